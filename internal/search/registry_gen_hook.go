@@ -1,0 +1,3 @@
+package search
+
+//go:generate go run ./gen -out registry.tsv
