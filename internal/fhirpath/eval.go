@@ -111,10 +111,10 @@ type dotNode struct{ l, r node }
 
 func (n *dotNode) eval(e *env, in []Item) []Item {
 	left := n.l.eval(e, in)
-	if len(left) == 0 {
+	if _, member := n.r.(*memberNode); member && len(left) == 0 {
 		return nil
 	}
-	return n.r.eval(e, left)
+	return n.r.eval(e, left) // functions such as exists() see an empty input too
 }
 
 type indexNode struct{ x, idx node }
