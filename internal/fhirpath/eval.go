@@ -56,6 +56,12 @@ func (e *Expr) EvalOn(focus Item, resource any) ([]Item, error) {
 type rootTypeNode struct{ typ string }
 
 func (n *rootTypeNode) eval(_ *env, in []Item) []Item {
+	if len(in) == 1 { // the usual case: the resource itself, passed through
+		if in[0].Type == n.typ || resourceIs(in[0].Value, n.typ) {
+			return in
+		}
+		return nil
+	}
 	var out []Item
 	for _, it := range in {
 		if it.Type == n.typ || resourceIs(it.Value, n.typ) {
@@ -68,7 +74,10 @@ func (n *rootTypeNode) eval(_ *env, in []Item) []Item {
 // memberNode selects a child element by name, flattening arrays. A missing
 // name is looked up as a choice element: `value` finds valueQuantity with
 // type Quantity (FHIR R4 formats.html#choice).
-type memberNode struct{ name string }
+type memberNode struct {
+	name   string
+	choice bool // name is a choice element somewhere in R4
+}
 
 func (n *memberNode) eval(_ *env, in []Item) []Item {
 	var out []Item
@@ -79,6 +88,9 @@ func (n *memberNode) eval(_ *env, in []Item) []Item {
 		}
 		if v, ok := m[n.name]; ok {
 			out = appendValue(out, v, "")
+			continue
+		}
+		if !n.choice {
 			continue
 		}
 		for k, v := range m {

@@ -247,7 +247,7 @@ func (p *parser) invocation(root bool) (node, error) {
 		if root && t.text[0] >= 'A' && t.text[0] <= 'Z' {
 			return &rootTypeNode{typ: t.text}, nil
 		}
-		return &memberNode{name: t.text}, nil
+		return &memberNode{name: t.text, choice: choiceNames[t.text]}, nil
 	}
 	p.next()
 	var args []node

@@ -148,9 +148,11 @@ func (x *Extractor) composite(pp *planParam, items []fhirpath.Item, res map[stri
 		x.scratch = make([][]Value, len(pp.comps))
 	}
 	for _, it := range items {
+		// Components last to first: the last is usually value.as(T), the
+		// one most often empty, which ends the work for this element.
 		n := 1
-		for i, ce := range pp.comps {
-			vs, err := ce.EvalOn(it, res)
+		for i := len(pp.comps) - 1; i >= 0 && n > 0; i-- {
+			vs, err := pp.comps[i].EvalOn(it, res)
 			if err != nil {
 				return fmt.Errorf("search: %s: %w", pp.p.ID, err)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/fhirgate/fhirgate/fhir"
 )
 
-//go:generate go run ./gen -out registry.tsv
+//go:generate go run ./gen -out registry.tsv -choice ../fhirpath/choice_gen.go
 
 //go:embed registry.tsv
 var registryTSV string

