@@ -77,6 +77,13 @@ func (d *DirWriter) open(resourceType string) (*typeFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seed: create %s: %w", name, err)
 	}
+	// CreateTemp makes the file private (0600); the published file is an
+	// ordinary data file.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("seed: create %s: %w", name, err)
+	}
 	tf := &typeFile{f: f, final: filepath.Join(d.dir, name)}
 	if d.gzip {
 		// BestSpeed: NDJSON of FHIR compresses about 10:1 even at level 1,

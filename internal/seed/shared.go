@@ -81,21 +81,26 @@ func newGenerator(seed uint64, emit EmitFunc) *generator {
 
 func groupID(seed uint64, plan int) rid { return makeID(seed, scopeShared, ordGroup+plan) }
 
-// npi draws a National Provider Identifier: ten digits, the last a Luhn
-// check digit computed over the prefix 80840 and the first nine digits, as
-// CMS defines it.
+// npi draws a National Provider Identifier: ten digits starting with 1, the
+// last a check digit.
 func npi(r *rng) string {
 	var d [10]byte
 	d[0] = '1'
 	for i := 1; i < 9; i++ {
 		d[i] = byte('0' + r.intn(10))
 	}
-	// Luhn over the nine digits, doubling from the rightmost; the prefix
-	// 80840 contributes the constant 24.
+	d[9] = npiCheckDigit(d[:9])
+	return string(d[:])
+}
+
+// npiCheckDigit computes the NPI check digit as CMS defines it: the Luhn
+// check digit of the nine digits prefixed with 80840, whose contribution is
+// the constant 24.
+func npiCheckDigit(nine []byte) byte {
 	sum := 24
 	for i := 8; i >= 0; i-- {
-		v := int(d[i] - '0')
-		if (8-i)%2 == 0 {
+		v := int(nine[i] - '0')
+		if (8-i)%2 == 0 { // double every other digit from the rightmost
 			v *= 2
 			if v > 9 {
 				v -= 9
@@ -103,8 +108,7 @@ func npi(r *rng) string {
 		}
 		sum += v
 	}
-	d[9] = byte('0' + (10-sum%10)%10)
-	return string(d[:])
+	return byte('0' + (10-sum%10)%10)
 }
 
 // send emits the resource in the buffer.
