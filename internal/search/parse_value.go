@@ -204,4 +204,3 @@ func unescape(s string) string {
 	}
 	return b.String()
 }
-
