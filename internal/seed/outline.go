@@ -58,13 +58,13 @@ func outlinePatient(r *rng) outline {
 	o.chronic = dropPrediabetesIfDiabetic(o.chronic)
 	o.allergies = pickDistinct(r, allIndexes(len(allergies)), r.pick(allergyCountWeights))
 	acuteOK := eligible(acuteConditions, o.age)
-	for range r.between(1, 5) {
+	for range r.between(2, 6) {
 		o.acute = append(o.acute, acuteOK[r.intn(len(acuteOK))])
 	}
-	// Keep the patient within the promised bounds: at the maximum draw the
-	// total exceeds 100 by a few resources, and each acute visit dropped
-	// takes at least six. The minimum draw (3 wellness visits, 1 acute) is
-	// exactly 50.
+	// Keep the patient within the promised bounds. The minimum draw (3
+	// wellness visits, 2 acute) is 56; the maximum exceeds 100, so acute
+	// visits are dropped from the end until it fits: with one acute visit
+	// left the most a patient can have is 2 + 4*14 + 4 + 8 + 3*2 + 2 = 78.
 	for o.total() > maxPerPatient && len(o.acute) > 1 {
 		o.acute = o.acute[:len(o.acute)-1]
 	}
