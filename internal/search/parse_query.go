@@ -70,10 +70,13 @@ func (p *queryParser) param(key string, values []string) error {
 		if err != nil || c == nil {
 			return err
 		}
-		if err := parseValues(c, v); err != nil {
+		n, err := parseValues(c, v)
+		if err != nil {
 			return err
 		}
-		p.q.Where = append(p.q.Where, *c)
+		if n > 0 { // "a=," has only empty alternatives: ignored like "a="
+			p.q.Where = append(p.q.Where, *c)
+		}
 	}
 	return nil
 }

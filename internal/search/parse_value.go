@@ -7,8 +7,8 @@ import (
 )
 
 // parseValues adds the comma-separated alternatives of raw to c (or to the
-// criterion at the end of c's reverse chain).
-func parseValues(c *Clause, raw string) error {
+// criterion at the end of c's reverse chain) and returns how many it added.
+func parseValues(c *Clause, raw string) (int, error) {
 	for c.Has != nil {
 		c = &c.Has.Clause
 	}
@@ -18,11 +18,11 @@ func parseValues(c *Clause, raw string) error {
 		}
 		op, err := parseOperand(c.Name, c.Param, c.Modifier, c.TargetType, part)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		c.Values = append(c.Values, op)
 	}
-	return nil
+	return len(c.Values), nil
 }
 
 // parseOperand parses one value s (escapes still in) for param.
