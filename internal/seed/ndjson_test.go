@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -148,5 +150,32 @@ func TestWriteNDJSONCancelledLeavesNothing(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("cancelled run left %v", entries)
+	}
+}
+
+// A full disk surfaces as an error, plain or compressed (/dev/full fails
+// every write with ENOSPC).
+func TestWriteErrorsSurface(t *testing.T) {
+	for _, gz := range []bool{false, true} {
+		f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Skip("no /dev/full here")
+		}
+		tf := &typeFile{f: f, final: "Observation.ndjson"}
+		if gz {
+			tf.gz = startCompressor(f)
+		}
+		var werr error
+		for i := 0; i < 20 && werr == nil; i++ {
+			tf.buf = append(tf.buf, bytes.Repeat([]byte("x"), chunkSize)...)
+			werr = tf.flush()
+		}
+		ferr := tf.finish()
+		if werr == nil && ferr == nil {
+			t.Fatalf("gzip %v: writing to /dev/full reported no error", gz)
+		}
+		if err := errors.Join(werr, ferr); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("gzip %v: error %v, want ENOSPC", gz, err)
+		}
 	}
 }
