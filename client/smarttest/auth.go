@@ -41,10 +41,6 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	time.Sleep(delay)
-	if fail != nil {
-		writeOAuthError(w, fail)
-		return
-	}
 	resp, err := s.issue(r)
 	if err != nil {
 		var oe *smart.Error
@@ -52,6 +48,13 @@ func (s *Server) tokenEndpoint(w http.ResponseWriter, r *http.Request) {
 			oe = smart.InvalidClient("%v", err)
 		}
 		writeOAuthError(w, oe)
+		return
+	}
+	// Injected failures come after the assertion was verified and its jti
+	// recorded, so that a client retrying with the same assertion is
+	// caught as a replay.
+	if fail != nil {
+		writeOAuthError(w, fail)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -42,10 +42,6 @@ var outputFormats = []string{"application/fhir+ndjson", "application/ndjson", "n
 
 // kickoff implements the kick-off request of every level.
 func (s *Server) kickoff(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		writeOutcome(w, fhir.Errorf(http.StatusMethodNotAllowed, fhir.IssueNotSupported, "use GET or POST"))
-		return
-	}
 	if _, ok := s.authorize(w, r); !ok {
 		return
 	}

@@ -294,9 +294,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /.well-known/smart-configuration", s.smartConfiguration)
 	mux.HandleFunc("GET /fhir/.well-known/smart-configuration", s.smartConfiguration)
 	mux.HandleFunc("/auth/token", s.tokenEndpoint)
-	mux.HandleFunc("/fhir/$export", s.kickoff)
-	mux.HandleFunc("/fhir/Patient/$export", s.kickoff)
-	mux.HandleFunc("/fhir/Group/{id}/$export", s.kickoff)
+	for _, m := range []string{"GET ", "POST "} {
+		mux.HandleFunc(m+"/fhir/$export", s.kickoff)
+		mux.HandleFunc(m+"/fhir/Patient/$export", s.kickoff)
+		mux.HandleFunc(m+"/fhir/Group/{id}/$export", s.kickoff)
+	}
 	mux.HandleFunc("GET /bulkstatus/{id}", s.status)
 	mux.HandleFunc("DELETE /bulkstatus/{id}", s.deleteJob)
 	mux.HandleFunc("GET /bulkfiles/{id}/{n}", s.file)
