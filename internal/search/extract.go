@@ -183,7 +183,11 @@ func appendValues(dst []Value, t Type, items []fhirpath.Item) []Value {
 		case TypeString:
 			eachString(it, func(v StringValue) { dst = append(dst, Value{Type: t, String: v}) })
 		case TypeToken:
-			eachToken(it, func(v TokenValue) { dst = append(dst, Value{Type: t, Token: v}) })
+			eachToken(it, func(v TokenValue) {
+				if v.Code != "" || v.System != "" { // text-only rows serve :text, not composites
+					dst = append(dst, Value{Type: t, Token: v})
+				}
+			})
 		case TypeDate:
 			eachDate(it, func(v DateRange) { dst = append(dst, Value{Type: t, Date: v}) })
 		case TypeNumber:
