@@ -38,19 +38,27 @@ func (g *generator) vitals(p *person, v *visit, enc *rid, age int, acute bool) e
 	if child {
 		hr, rr = r.bell(70, 110), r.bell(16, 24)
 	}
-	steps := []func() error{
-		func() error { return g.obs(p, enc, catVitalSigns, loincHeight, int64(h), 1, "cm", at, at) },
-		func() error { return g.obs(p, enc, catVitalSigns, loincWeight, weight, 1, "kg", at, at) },
-		func() error { return g.obs(p, enc, catVitalSigns, loincBMI, bmiShown, 1, "kg/m2", at, at) },
-		func() error { return g.bloodPressure(p, enc, sys, dia, at) },
-		func() error { return g.obs(p, enc, catVitalSigns, loincHeartRate, int64(hr), 0, "/min", at, at) },
-		func() error { return g.obs(p, enc, catVitalSigns, loincRespRate, int64(rr), 0, "/min", at, at) },
-		func() error {
-			return g.obs(p, enc, catVitalSigns, loincTemp, int64(r.bell(361, 373)), 1, "Cel", at, at)
-		},
+	temp := r.bell(361, 373)
+	vs := [...]struct {
+		c     code
+		value int64
+		dec   int
+		unit  string
+	}{
+		{loincHeight, int64(h), 1, "cm"},
+		{loincWeight, weight, 1, "kg"},
+		{loincBMI, bmiShown, 1, "kg/m2"},
+		{loincHeartRate, int64(hr), 0, "/min"},
+		{loincRespRate, int64(rr), 0, "/min"},
+		{loincTemp, int64(temp), 1, "Cel"},
 	}
-	for _, s := range steps {
-		if err := s(); err != nil {
+	for i, x := range vs {
+		if i == 3 { // blood pressure goes between the body measures and the rates
+			if err := g.bloodPressure(p, enc, sys, dia, at); err != nil {
+				return err
+			}
+		}
+		if err := g.obs(p, enc, catVitalSigns, x.c, x.value, x.dec, x.unit, at, at); err != nil {
 			return err
 		}
 	}
