@@ -93,9 +93,11 @@ const (
 	// ordinalBits bounds the resources of one scope: 2^21, far above the
 	// at most 100 of a patient.
 	ordinalBits = 21
-	// maxPatients keeps scope<<ordinalBits within 61 bits.
-	maxPatients = 1<<(61-ordinalBits) - 2
 )
+
+// MaxPatients must keep scope<<ordinalBits within 61 bits; this constant
+// fails to compile (uint64 overflow) if it does not.
+const _ = uint64(1<<(61-ordinalBits)) - (MaxPatients + 1) - 1
 
 // makeID derives the id of the ordinal-th resource of scope in the data set
 // of seed. The 122 random bits of a version 4 UUID are filled with a 4-round
