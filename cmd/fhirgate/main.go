@@ -69,3 +69,6 @@ func exitCode(err error) int {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
+
+// errorf is fmt.Errorf, for messages that end up on stderr.
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,193 @@
+// Package app wires fhirgate together: configuration, store, services and
+// the HTTP server, with Run and Close. The serve command is a thin shell
+// around it, and tests and benchmarks start the real server in-process
+// through it (WTF Dial's Main pattern).
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fhirgate/fhirgate/internal/fhirapi"
+	"github.com/fhirgate/fhirgate/internal/httpapi"
+	"github.com/fhirgate/fhirgate/internal/sqlstore"
+)
+
+// Config is the server configuration (CONTRACT.md, "Build and start").
+type Config struct {
+	Addr             string
+	BaseURL          string
+	DB               string
+	DataDir          string
+	RootSecret       string
+	AllowPrivateJWKS bool
+	Demo             bool
+	// MaxBodyBytes caps request bodies (default 16 MiB).
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the drain of in-flight requests on stop.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// withDefaults fills in what the contract leaves to defaults.
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./fhirgate-data"
+	}
+	if c.DB == "" {
+		c.DB = "sqlite:" + filepath.Join(c.DataDir, "fhirgate.db")
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 16 << 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080", c.Addr))
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		errs = append(errs, fmt.Errorf("--base-url %q: want an absolute http(s) URL", c.BaseURL))
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--db: want sqlite:PATH or postgres://..."))
+	}
+	return errors.Join(errs...)
+}
+
+// App is a running fhirgate server.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	fhir     *fhirapi.Service
+	http     *httpapi.Server
+	listener net.Listener
+	server   *http.Server
+	baseURL  string
+	closers  []func() error
+}
+
+// New opens the store and builds the server; Run starts serving.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create --data-dir %s: %w", cfg.DataDir, err)
+	}
+	a := &App{cfg: cfg, log: cfg.Logger}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w (is another server using the port? choose one with --addr)", cfg.Addr, err)
+	}
+	a.listener = ln
+	a.closers = append(a.closers, func() error { ln.Close(); return nil })
+	a.baseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if a.baseURL == "" {
+		a.baseURL = "http://" + ln.Addr().String()
+	}
+	st, err := sqlstore.Open(ctx, cfg.DB, sqlstore.Options{})
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	a.store = st
+	a.closers = append(a.closers, st.Close)
+	if err := a.build(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// build creates the services and the HTTP handler.
+func (a *App) build(ctx context.Context) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log})
+	a.http = httpapi.New(httpapi.Config{
+		FHIR:         a.fhir,
+		Store:        a.store,
+		RootSecret:   a.cfg.RootSecret,
+		MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Logger:       a.log,
+		Registerer:   reg,
+		Gatherer:     reg,
+		Started:      time.Now(),
+	})
+	a.server = &http.Server{
+		Handler:           a.http,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// BaseURL is the public base URL (the FHIR base is BaseURL()+"/fhir").
+func (a *App) BaseURL() string { return a.baseURL }
+
+// Addr is the address the server listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Handler is the HTTP handler, for in-process tests.
+func (a *App) Handler() http.Handler { return a.http }
+
+// Store is the open store.
+func (a *App) Store() *sqlstore.Store { return a.store }
+
+// Run serves until ctx is cancelled, then drains in-flight requests for up
+// to ShutdownTimeout and returns nil.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.server.Serve(a.listener) }()
+	a.log.Info("fhirgate is serving", "addr", a.Addr(), "base_url", a.baseURL, "fhir", a.baseURL+"/fhir",
+		"db", a.store.Dialect(), "root_enabled", a.cfg.RootSecret != "")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: draining in-flight requests", "timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := a.server.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Close releases the store and the listener.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

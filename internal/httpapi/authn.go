@@ -1,0 +1,88 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/fhirgate/fhirgate/fhir"
+	"github.com/fhirgate/fhirgate/internal/authz"
+	"github.com/fhirgate/fhirgate/internal/logctx"
+)
+
+// Authenticate reads the Authorization header: HTTP Basic of root or of a
+// registered client, or a bearer access token. It returns the request with
+// the Principal in its context, the unchanged request when there are no
+// credentials, or a 401 *fhir.Error when the credentials are bad.
+// Handlers mounted from outside (export status and files) call it too.
+func (s *Server) Authenticate(r *http.Request) (*http.Request, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return r, nil
+	}
+	scheme, cred, _ := strings.Cut(h, " ")
+	cred = strings.TrimSpace(cred)
+	var p *authz.Principal
+	var err error
+	switch strings.ToLower(scheme) {
+	case "basic":
+		p, err = s.basic(r.Context(), cred)
+	case "bearer":
+		if s.cfg.Authenticator == nil || cred == "" {
+			return nil, fhir.Unauthorized("the access token is not valid here")
+		}
+		p, err = s.cfg.Authenticator.Bearer(r.Context(), cred)
+	default:
+		return nil, fhir.Unauthorized("Authorization scheme %q is not supported: use Bearer or Basic", scheme)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx := authz.WithPrincipal(r.Context(), p)
+	ctx = logctx.With(ctx, slog.String("client_id", p.ClientID))
+	return r.WithContext(ctx), nil
+}
+
+func (s *Server) basic(ctx context.Context, cred string) (*authz.Principal, error) {
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return nil, fhir.Unauthorized("malformed HTTP Basic credentials")
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok || user == "" {
+		return nil, fhir.Unauthorized("malformed HTTP Basic credentials: want client-id:secret")
+	}
+	if user == "root" {
+		if s.isRoot(user, pass) {
+			return &authz.Principal{ClientID: "root", Root: true, Method: "basic"}, nil
+		}
+		if !s.hasRoot {
+			return nil, fhir.Unauthorized("the root client is disabled: start fhirgate with --root-secret to use it")
+		}
+		return nil, fhir.Unauthorized("invalid client credentials")
+	}
+	if s.cfg.Authenticator == nil {
+		return nil, fhir.Unauthorized("invalid client credentials")
+	}
+	return s.cfg.Authenticator.Basic(ctx, user, pass)
+}
+
+// requireRoot authenticates the request and admits only root.
+func (s *Server) requireRoot(r *http.Request) (*http.Request, error) {
+	r, err := s.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	p := authz.FromContext(r.Context())
+	switch {
+	case p == nil && !s.hasRoot:
+		return nil, fhir.Unauthorized("the admin API is disabled: start fhirgate with --root-secret")
+	case p == nil:
+		return nil, fhir.Unauthorized("the admin API needs HTTP Basic credentials of root")
+	case !p.Root:
+		return nil, fhir.Forbidden("only root may use the admin API")
+	}
+	return r, nil
+}
