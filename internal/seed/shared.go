@@ -303,7 +303,6 @@ func (g *generator) groups(members [][]uint32) error {
 		w.kbool("active", true)
 		w.kstr("type", "person")
 		w.kbool("actual", true)
-		w.kconcept("code", p.kind)
 		w.kstr("name", p.name)
 		w.kint("quantity", int64(len(members[pi])))
 		w.kref("managingEntity", TypeOrganization, &g.payerIDs[p.payer])
