@@ -129,20 +129,7 @@ func (g *generator) patientResource(p *person) error {
 	w.endObj()
 	w.endArr()
 	w.kbool("active", true)
-	w.karr("name")
-	w.obj()
-	w.kstr("use", "official")
-	w.kstr("family", p.family)
-	w.karr("given")
-	w.str(p.given)
-	if r.percent(60) {
-		w.beginStr()
-		w.b = append(w.b, byte('A'+r.intn(26)), '.')
-		w.endStr()
-	}
-	w.endArr()
-	w.endObj()
-	w.endArr()
+	g.patientName(p)
 	w.karr("telecom")
 	w.obj()
 	w.kstr("system", "phone")
@@ -159,24 +146,7 @@ func (g *generator) patientResource(p *person) error {
 		w.kstr("gender", "male")
 	}
 	w.kdate("birthDate", p.birth, 0)
-	w.karr("address")
-	w.obj()
-	w.kstr("use", "home")
-	w.karr("line")
-	w.beginStr()
-	w.b = appendInt(w.b, int64(r.between(1, 9999)))
-	w.b = append(w.b, ' ')
-	w.b = append(w.b, streetNames[r.intn(len(streetNames))]...)
-	w.b = append(w.b, ' ')
-	w.b = append(w.b, streetKinds[r.intn(len(streetKinds))]...)
-	w.endStr()
-	w.endArr()
-	w.kstr("city", c.name)
-	w.kstr("state", c.state)
-	w.kstr("postalCode", c.zip)
-	w.kstr("country", "US")
-	w.endObj()
-	w.endArr()
+	g.homeAddress(p, c)
 	if p.o.age >= 18 {
 		w.kconcept("maritalStatus", maritalStatuses[r.pick(maritalWeights)])
 	}
@@ -196,6 +166,50 @@ func (g *generator) patientResource(p *person) error {
 	w.kref("managingOrganization", TypeOrganization, &g.orgIDs[p.o.city])
 	w.endObj()
 	return g.send(TypePatient, &p.id)
+}
+
+// patientName writes Patient.name: the official name, with a middle
+// initial for most.
+func (g *generator) patientName(p *person) {
+	w, r := &g.w, p.r
+	w.karr("name")
+	w.obj()
+	w.kstr("use", "official")
+	w.kstr("family", p.family)
+	w.karr("given")
+	w.str(p.given)
+	if r.percent(60) {
+		w.beginStr()
+		w.b = append(w.b, byte('A'+r.intn(26)), '.')
+		w.endStr()
+	}
+	w.endArr()
+	w.endObj()
+	w.endArr()
+}
+
+// homeAddress writes Patient.address: a street address in the patient's
+// city.
+func (g *generator) homeAddress(p *person, c city) {
+	w, r := &g.w, p.r
+	w.karr("address")
+	w.obj()
+	w.kstr("use", "home")
+	w.karr("line")
+	w.beginStr()
+	w.b = appendInt(w.b, int64(r.between(1, 9999)))
+	w.b = append(w.b, ' ')
+	w.b = append(w.b, streetNames[r.intn(len(streetNames))]...)
+	w.b = append(w.b, ' ')
+	w.b = append(w.b, streetKinds[r.intn(len(streetKinds))]...)
+	w.endStr()
+	w.endArr()
+	w.kstr("city", c.name)
+	w.kstr("state", c.state)
+	w.kstr("postalCode", c.zip)
+	w.kstr("country", "US")
+	w.endObj()
+	w.endArr()
 }
 
 // usCoreExtensions writes the US Core race, ethnicity and birth sex
