@@ -33,12 +33,13 @@ func (s *Server) fhirHandler(w http.ResponseWriter, r *http.Request) {
 		s.writeResult(w, r, s.fhir.Metadata(s.cfg.Started))
 		return
 	}
-	r, err := s.Authenticate(r)
+	authed, err := s.Authenticate(r)
 	if err != nil {
 		setRoute(r, "/fhir")
 		s.writeError(w, r, err)
 		return
 	}
+	r = authed
 	if err := s.dispatchFHIR(w, r, seg); err != nil {
 		s.writeError(w, r, err)
 	}

@@ -1,0 +1,85 @@
+package app_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/fhirgate/fhirgate/internal/app"
+	"github.com/fhirgate/fhirgate/internal/testdb"
+	ts "github.com/fhirgate/fhirgate/internal/testserver"
+)
+
+const seedClient = `{
+  "type": "bulk-api-client",
+  "active": true,
+  "auth": {"client_credentials": {"client_assertion_types": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+    "access_token_expiration": 300, "token_format": "jwt"}},
+  "scope": ["system/*.read"],
+  "jwks_uri": "https://example.org/.well-known/jwks.json",
+  "grant_types": ["client_credentials"],
+  "secret": "super-secret-value"
+}`
+
+func TestAdminAPI(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *ts.Server) {
+		r := s.Do(ts.Req{Method: "PUT", Path: "/Client/inferno-bulk", Body: seedClient, Header: map[string]string{"Content-Type": "application/json"}}).Expect(t, 201)
+		c := r.JSON(t)
+		if c["id"] != "inferno-bulk" || c["resourceType"] != "Client" || c["type"] != "bulk-api-client" {
+			t.Fatalf("stored client %s", r.Body)
+		}
+		for _, leak := range []string{"secret", "super-secret-value", "argon2"} {
+			if strings.Contains(string(r.Body), leak) {
+				t.Fatalf("PUT response leaks %q: %s", leak, r.Body)
+			}
+		}
+		got := s.Do(ts.Req{Method: "GET", Path: "/Client/inferno-bulk"}).Expect(t, 200)
+		if strings.Contains(string(got.Body), "super-secret-value") || strings.Contains(string(got.Body), "secret") {
+			t.Fatalf("GET leaks the secret: %s", got.Body)
+		}
+		rec, err := s.Store().GetClient(context.Background(), "inferno-bulk")
+		if err != nil || !strings.HasPrefix(rec.SecretHash, "$argon2id$") || strings.Contains(string(rec.Body), "super-secret") {
+			t.Fatalf("stored record: hash %q body %s err %v", rec.SecretHash, rec.Body, err)
+		}
+		s.Do(ts.Req{Method: "PUT", Path: "/Client/inferno-bulk", Body: strings.Replace(seedClient, `"active": true`, `"active": false`, 1)}).Expect(t, 200)
+		list := s.Do(ts.Req{Method: "GET", Path: "/Client"}).Expect(t, 200).JSON(t)
+		if list["total"] != float64(1) {
+			t.Fatalf("list %v", list)
+		}
+		s.Do(ts.Req{Method: "PUT", Path: "/Client/x", Body: `{"id":"y"}`}).Expect(t, 400).Outcome(t)
+		s.Do(ts.Req{Method: "PUT", Path: "/Client/x", Body: `[]`}).Expect(t, 400)
+		s.Do(ts.Req{Method: "GET", Path: "/Client/nobody"}).Expect(t, 404).Outcome(t)
+
+		pol := `{"engine":"allow","link":[{"id":"inferno-bulk","resourceType":"Client"}]}`
+		p := s.Do(ts.Req{Method: "PUT", Path: "/AccessPolicy/allow-bulk", Body: pol}).Expect(t, 201).JSON(t)
+		if p["resourceType"] != "AccessPolicy" || p["engine"] != "allow" || p["id"] != "allow-bulk" {
+			t.Fatalf("policy %v", p)
+		}
+		s.Do(ts.Req{Method: "GET", Path: "/AccessPolicy/allow-bulk"}).Expect(t, 200)
+		s.Do(ts.Req{Method: "GET", Path: "/AccessPolicy"}).Expect(t, 200)
+		s.Do(ts.Req{Method: "DELETE", Path: "/AccessPolicy/allow-bulk"}).Expect(t, 200)
+		s.Do(ts.Req{Method: "DELETE", Path: "/AccessPolicy/allow-bulk"}).Expect(t, 404)
+		s.Do(ts.Req{Method: "DELETE", Path: "/Client/inferno-bulk"}).Expect(t, 200)
+		s.Do(ts.Req{Method: "GET", Path: "/Client/inferno-bulk"}).Expect(t, 404)
+
+		// Refusals: no credentials, wrong secret.
+		s.Do(ts.Req{Method: "GET", Path: "/Client", Auth: "none"}).Expect(t, 401).Outcome(t)
+		s.Do(ts.Req{Method: "PUT", Path: "/Client/x", Body: `{}`, Auth: "Basic cm9vdDp3cm9uZw=="}).Expect(t, 401)
+		if strings.Contains(s.Logs.String(), "super-secret-value") {
+			t.Fatal("the secret reached the log")
+		}
+	})
+}
+
+// TestAdminWithoutRootSecret: without --root-secret the admin API answers
+// 401 to everyone, whatever they send.
+func TestAdminWithoutRootSecret(t *testing.T) {
+	s := ts.Start(t, testdb.SQLiteURL(t), func(c *app.Config) { c.RootSecret = "" })
+	for _, auth := range []string{"none", "root", "Basic cm9vdDo=" /* root: */} {
+		d := s.Do(ts.Req{Method: "GET", Path: "/Client", Auth: auth}).Expect(t, 401).Outcome(t)
+		if !strings.Contains(d, "root-secret") {
+			t.Fatalf("diagnostics should say how to enable the admin API: %q", d)
+		}
+	}
+	s.Do(ts.Req{Method: "GET", Path: "/fhir/Patient/x", Auth: "root"}).Expect(t, 401)
+}
