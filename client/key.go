@@ -30,11 +30,12 @@ const (
 // Algorithms lists the JWS algorithms this package signs with.
 func Algorithms() []string { return []string{RS384, ES384, RS256, ES256} }
 
-// RSA modulus sizes GenerateKey accepts, and the default.
-const (
-	minRSABits     = 2048
-	DefaultRSABits = 3072
-)
+// DefaultRSABits is the RSA modulus size GenerateKey uses when none is
+// given: 3072 bits stay within NIST SP 800-57 recommendations past 2030.
+const DefaultRSABits = 3072
+
+// minRSABits is the smallest RSA key accepted (RFC 7518 §3.3 requires 2048).
+const minRSABits = 2048
 
 // JWKSFileName is the file next to a PEM key in which LoadKeyFile looks up
 // the key's kid; keygen writes it.

@@ -208,8 +208,8 @@ func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	}
 }
 
-// Refresh requests a new token now, bypassing the cache, and caches it. The
-// token command uses it to show the whole response.
+// Refresh requests a new token now, bypassing the cache, caches it, and
+// returns the whole token response, raw JSON included.
 func (s *TokenSource) Refresh(ctx context.Context) (*TokenResponse, error) {
 	c, err := s.refresh(ctx)
 	if err != nil {

@@ -53,10 +53,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return resp, err
 	}
 	inv, ok := t.Source.(invalidator)
-	if !ok || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+	if !ok {
 		return resp, nil
 	}
+	// Drop the token even when this request cannot be replayed, so that
+	// the next one goes out with a new token.
 	inv.Invalidate(tok)
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil
+	}
 	fresh, err := t.token(req.Context())
 	if err != nil {
 		drain(resp)

@@ -153,3 +153,25 @@ func TestTransportTokenFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestTransportDropsRejectedTokenEvenWithoutRetry(t *testing.T) {
+	key := testKey(t, client.ES384)
+	srv := newServer(t, key, smarttest.Options{})
+	srv.AddResources("Patient", `{"resourceType":"Patient","id":"p1"}`)
+	hc := newSource(t, srv, key, nil).Client()
+	resp, _ := hc.Get(srv.FHIRBaseURL() + "/Patient")
+	resp.Body.Close()
+	srv.RevokeTokens()
+	req, _ := http.NewRequest(http.MethodPost, srv.FHIRBaseURL()+"/Patient", io.NopCloser(strings.NewReader(`{}`)))
+	resp, _ = hc.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodPost, srv.FHIRBaseURL()+"/Patient", io.NopCloser(strings.NewReader(`{}`)))
+	resp, _ = hc.Do(req)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || srv.TokenRequests() != 2 {
+		t.Errorf("next request: status %d after %d token requests; the rejected token was kept", resp.StatusCode, srv.TokenRequests())
+	}
+}

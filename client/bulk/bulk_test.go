@@ -207,6 +207,7 @@ func TestKickoffRefusals(t *testing.T) {
 }
 
 func TestPollHonoursRetryAfter(t *testing.T) {
+	t.Parallel() // waits out real Retry-After seconds
 	e := setup(t, smarttest.Options{})
 	e.srv.Set(func(b *smarttest.Behavior) { b.PollsBeforeDone = 2; b.RetryAfter = "1" })
 	var messages []string
@@ -249,6 +250,7 @@ func TestPollBacksOffWithoutRetryAfter(t *testing.T) {
 }
 
 func TestPoll429SlowsDown(t *testing.T) {
+	t.Parallel() // waits out real Retry-After seconds
 	e := setup(t, smarttest.Options{})
 	e.srv.Set(func(b *smarttest.Behavior) { b.PollThrottles = 2; b.RetryAfter = "1" })
 	if _, err := e.c.Export(context.Background(), bulk.Request{}, e.dir); err != nil {
@@ -266,6 +268,7 @@ func TestPoll429SlowsDown(t *testing.T) {
 }
 
 func TestKickoff429IsRetried(t *testing.T) {
+	t.Parallel() // waits out real Retry-After seconds
 	e := setup(t, smarttest.Options{})
 	e.srv.Set(func(b *smarttest.Behavior) { b.KickoffThrottles = 2; b.KickoffRetryAfter = 1 })
 	start := time.Now()
@@ -314,6 +317,7 @@ func TestCancelSendsDelete(t *testing.T) {
 }
 
 func TestMaxWaitDeletesJob(t *testing.T) {
+	t.Parallel() // waits out real Retry-After seconds
 	e := setup(t, smarttest.Options{})
 	e.srv.Set(func(b *smarttest.Behavior) { b.PollsBeforeDone = 1000; b.RetryAfter = "1" })
 	e.c.Poll.MaxWait = 1500 * time.Millisecond
@@ -430,6 +434,7 @@ func TestErrorFilesAreDownloaded(t *testing.T) {
 }
 
 func TestTokensRefreshDuringLongExport(t *testing.T) {
+	t.Parallel() // waits out real Retry-After seconds
 	e := setup(t, smarttest.Options{TokenLifetime: time.Second})
 	e.srv.Set(func(b *smarttest.Behavior) { b.PollsBeforeDone = 3; b.RetryAfter = "1" })
 	if _, err := e.c.Export(context.Background(), bulk.Request{}, e.dir); err != nil {

@@ -85,7 +85,8 @@ type Client struct {
 	HTTP *http.Client
 	// FileHTTP downloads files when requiresAccessToken is false: those are
 	// capability URLs that SHALL NOT receive a token (Bulk Data 3.0). Nil
-	// means a client without authorization.
+	// means a client without authorization (over the base transport of
+	// HTTP when that is a *client.Transport).
 	FileHTTP *http.Client
 	// Poll tunes kick-off retries and polling.
 	Poll PollPolicy
@@ -125,6 +126,11 @@ func (c *Client) fileHTTP(requiresToken bool) *http.Client {
 	}
 	if c.FileHTTP != nil {
 		return c.FileHTTP
+	}
+	// Reuse the base of an authorizing transport (it may carry TLS
+	// settings the file server needs), without the authorization.
+	if t, ok := c.http().Transport.(*client.Transport); ok && t.Base != nil {
+		return &http.Client{Transport: t.Base}
 	}
 	return &http.Client{}
 }
