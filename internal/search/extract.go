@@ -1,8 +1,6 @@
 package search
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/fhirgate/fhirgate/internal/fhirpath"
@@ -33,22 +31,6 @@ func (x *Extractor) Extract(resourceType string, body []byte) (*Rows, error) {
 		return nil, err
 	}
 	return x.ExtractDecoded(resourceType, res)
-}
-
-// Decode decodes a JSON resource as the extractor evaluates it: objects,
-// arrays, strings, booleans and json.Number (numbers keep their text, whose
-// precision number and quantity search depend on).
-func Decode(body []byte) (map[string]any, error) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.UseNumber()
-	var res map[string]any
-	if err := d.Decode(&res); err != nil {
-		return nil, fmt.Errorf("search: decode resource: %w", err)
-	}
-	if res == nil {
-		return nil, fmt.Errorf("search: decode resource: not a JSON object")
-	}
-	return res, nil
 }
 
 // ExtractDecoded returns the index rows of a decoded resource. The rows are
