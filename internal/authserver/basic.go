@@ -84,6 +84,7 @@ func (s *Server) verifyHash(ctx context.Context, hash, secret string) (bool, err
 		return false, ctx.Err()
 	}
 	defer func() { <-s.hashSem }()
+	s.hashRuns.Add(1)
 	return VerifySecret(hash, secret), nil
 }
 

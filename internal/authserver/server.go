@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fhirgate/fhirgate/internal/jwks"
@@ -92,6 +93,8 @@ type Server struct {
 	failures *ratelimit.Keyed
 	hashSem  chan struct{}
 	dummy    dummyHash
+	// hashRuns counts argon2id verifications (tests, metrics).
+	hashRuns atomic.Int64
 }
 
 // New returns a Server.
