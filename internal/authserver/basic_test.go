@@ -241,13 +241,13 @@ func TestDiscovery(t *testing.T) {
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	want := map[string]any{
-		"token_endpoint":                   "https://fhir.example.org/auth/token",
-		"introspection_endpoint":           "https://fhir.example.org/auth/introspect",
-		"jwks_uri":                         "https://fhir.example.org/.well-known/jwks.json",
-		"grant_types_supported":            []any{"client_credentials"},
-		"code_challenge_methods_supported": []any{"S256"},
+		"token_endpoint":                        "https://fhir.example.org/auth/token",
+		"introspection_endpoint":                "https://fhir.example.org/auth/introspect",
+		"jwks_uri":                              "https://fhir.example.org/.well-known/jwks.json",
+		"grant_types_supported":                 []any{"client_credentials"},
+		"code_challenge_methods_supported":      []any{"S256"},
 		"token_endpoint_auth_methods_supported": []any{"private_key_jwt", "client_secret_basic", "client_secret_post"},
-		"capabilities": []any{"client-confidential-asymmetric", "client-confidential-symmetric", "permission-v1", "permission-v2"},
+		"capabilities":                          []any{"client-confidential-asymmetric", "client-confidential-symmetric", "permission-v1", "permission-v2"},
 	}
 	for k, v := range want {
 		if got, _ := json.Marshal(m[k]); string(got) != mustJSON(v) {

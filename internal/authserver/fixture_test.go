@@ -164,7 +164,7 @@ func backendClient(keys map[string]any, scope ...string) map[string]any {
 		"type":   "bulk-api-client",
 		"active": true,
 		"auth": map[string]any{"client_credentials": map[string]any{
-			"client_assertion_types": []string{smart.AssertionTypeJWTBearer},
+			"client_assertion_types":  []string{smart.AssertionTypeJWTBearer},
 			"access_token_expiration": 300, "token_format": "jwt"}},
 		"scope":       scope,
 		"grant_types": []string{"client_credentials"},

@@ -384,12 +384,12 @@ func TestTokenRateLimits(t *testing.T) {
 
 func TestAddressKey(t *testing.T) {
 	for in, want := range map[string]string{
-		"192.0.2.7":                "192.0.2.7",
-		"192.0.2.7:443":            "192.0.2.7",
-		"::ffff:192.0.2.7":         "192.0.2.7",
-		"2001:db8:1:2:3:4:5:6":     "2001:db8:1:2::/64",
-		"[2001:db8:1:2::9]:8080":   "2001:db8:1:2::/64",
-		"not-an-ip":                "not-an-ip",
+		"192.0.2.7":              "192.0.2.7",
+		"192.0.2.7:443":          "192.0.2.7",
+		"::ffff:192.0.2.7":       "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":   "2001:db8:1:2::/64",
+		"[2001:db8:1:2::9]:8080": "2001:db8:1:2::/64",
+		"not-an-ip":              "not-an-ip",
 	} {
 		if got := addressKey(in); got != want {
 			t.Errorf("addressKey(%q) = %q, want %q", in, got, want)
