@@ -25,12 +25,12 @@ const DefaultAssertionLifetime = 4 * time.Minute
 // fresh nonce. iat is not required by SMART but RFC 7523 allows it and some
 // servers (Keycloak) want it to judge exp.
 type AssertionClaims struct {
-	Issuer    string `json:"iss"`
-	Subject   string `json:"sub"`
-	Audience  string `json:"aud"`
-	ExpiresAt int64  `json:"exp"`
-	IssuedAt  int64  `json:"iat"`
-	JWTID     string `json:"jti"`
+	Issuer    string `json:"iss"` // the client id
+	Subject   string `json:"sub"` // the client id
+	Audience  string `json:"aud"` // the token endpoint URL
+	ExpiresAt int64  `json:"exp"` // seconds since the epoch
+	IssuedAt  int64  `json:"iat"` // seconds since the epoch
+	JWTID     string `json:"jti"` // a nonce, new for every assertion
 }
 
 // Assertion describes the client assertions one client sends to one token

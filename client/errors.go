@@ -21,10 +21,12 @@ const maxErrorBody = 64 << 10
 // server. Errors from the token endpoint that carry an OAuth error body are
 // *smart.Error instead.
 type HTTPError struct {
+	// Method is the request method.
 	Method string
 	// URL is the request URL without its query: signed file URLs carry
 	// credentials there, and errors end up in logs.
-	URL        string
+	URL string
+	// StatusCode is the HTTP status of the answer.
 	StatusCode int
 	// RetryAfter is the server's Retry-After, or zero.
 	RetryAfter time.Duration

@@ -20,19 +20,25 @@ import (
 // kty and kid, n and e for RSA, crv, x and y for EC. The private members (d, p,
 // q, dp, dq, qi) are set only in a private JWK that LoadKey reads.
 type JWK struct {
+	// Kty is the key type, RSA or EC; Kid the key id; Alg the JWS
+	// algorithm; Use and KeyOps say what the key is for ("sig", ["verify"]).
 	Kty    string   `json:"kty"`
 	Kid    string   `json:"kid,omitempty"`
 	Alg    string   `json:"alg,omitempty"`
 	Use    string   `json:"use,omitempty"`
 	KeyOps []string `json:"key_ops,omitempty"`
 
+	// N and E are the RSA modulus and exponent (base64url).
 	N string `json:"n,omitempty"`
 	E string `json:"e,omitempty"`
 
+	// Crv, X and Y are the EC curve and point (base64url, fixed size).
 	Crv string `json:"crv,omitempty"`
 	X   string `json:"x,omitempty"`
 	Y   string `json:"y,omitempty"`
 
+	// D is the private exponent or scalar; P, Q, DP, DQ and QI the RSA
+	// primes and CRT values. They are empty in a public JWK.
 	D  string `json:"d,omitempty"`
 	P  string `json:"p,omitempty"`
 	Q  string `json:"q,omitempty"`
@@ -44,6 +50,7 @@ type JWK struct {
 // JWKS is a JSON Web Key Set (RFC 7517 §5): the document a client registers
 // with an authorization server, inline or behind a jwks_uri.
 type JWKS struct {
+	// Keys are the keys of the set.
 	Keys []JWK `json:"keys"`
 }
 

@@ -266,7 +266,8 @@ func (c *Client) kickoffRequest(ctx context.Context, req Request) (*http.Request
 // Status is the answer to one status poll.
 type Status struct {
 	// Done is true when the export is complete and Manifest is set.
-	Done     bool
+	Done bool
+	// Manifest is the completed export's manifest.
 	Manifest *Manifest
 	// Progress is the server's X-Progress text while the export runs.
 	Progress string

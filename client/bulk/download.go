@@ -49,12 +49,13 @@ type File struct {
 // in the manifest: the file is truncated or padded. The file is left at
 // Path + ".part".
 type CountError struct {
-	Type string
-	Path string
-	Want int64
-	Got  int64
+	Type string // the resource type of the file
+	Path string // where the file was to be written
+	Want int64  // the manifest's count
+	Got  int64  // the lines received
 }
 
+// Error names the file and both counts.
 func (e *CountError) Error() string {
 	return fmt.Sprintf("bulk: %s file %s has %d resources but the manifest says %d", e.Type, e.Path+".part", e.Got, e.Want)
 }

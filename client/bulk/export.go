@@ -65,10 +65,11 @@ func (j *Job) abandon(ctx context.Context, cause error) error {
 // AbandonedError reports an export given up (cancelled or past its maximum
 // wait) whose job was then deleted on the server.
 type AbandonedError struct {
-	StatusURL string
-	Err       error
+	StatusURL string // the deleted job's status URL
+	Err       error  // why the export was given up
 }
 
+// Error says why the export was given up and that the job was deleted.
 func (e *AbandonedError) Error() string {
 	return fmt.Sprintf("%v (the export job was deleted on the server)", e.Err)
 }

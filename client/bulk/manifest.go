@@ -26,8 +26,10 @@ type Manifest struct {
 
 // OutputFile is one file of a manifest.
 type OutputFile struct {
+	// Type is the resource type of every line of the file.
 	Type string `json:"type"`
-	URL  string `json:"url"`
+	// URL is the absolute URL of the file.
+	URL string `json:"url"`
 	// Count is the number of resources in the file, when the server says.
 	Count *int64 `json:"count,omitempty"`
 	// Extension is server-specific data, kept as is.
@@ -58,6 +60,7 @@ const (
 
 // ManifestFile is an OutputFile with the array it was listed in.
 type ManifestFile struct {
+	// Kind is KindOutput, KindDeleted or KindError.
 	Kind string
 	OutputFile
 }

@@ -19,6 +19,7 @@ const (
 
 // Progress is a progress report for a progress bar or a log line.
 type Progress struct {
+	// Phase is the stage of the export.
 	Phase Phase
 	// Message is the server's X-Progress text while waiting.
 	Message string

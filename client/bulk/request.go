@@ -22,10 +22,9 @@ const (
 	Group   Level = "group"
 )
 
-// Output formats a server SHALL accept for NDJSON (export.html#query-parameters).
-const (
-	FormatNDJSON = fhir.MediaNDJSON
-)
+// FormatNDJSON is the _outputFormat of NDJSON, which every server SHALL
+// support (export.html#query-parameters) and the default when none is given.
+const FormatNDJSON = fhir.MediaNDJSON
 
 // Request is an export kick-off with every parameter of Bulk Data 2.0
 // (export.html#query-parameters). Zero fields are not sent.
