@@ -181,3 +181,13 @@ func resourceIs(v any, t string) bool {
 	rt, ok := m["resourceType"].(string)
 	return ok && (rt == t || t == "Resource" || t == "DomainResource")
 }
+
+// ChoiceKey reports whether key is the JSON name of choice element name
+// with a type suffix (valueQuantity for value) and returns the type.
+func ChoiceKey(name, key string) (typ string, ok bool) {
+	if len(key) <= len(name) || key[:len(name)] != name || !choiceNames[name] {
+		return "", false
+	}
+	typ = key[len(name):]
+	return typ, choiceTypes[typ]
+}

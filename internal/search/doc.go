@@ -58,4 +58,9 @@
 // Prefer: handling=strict (search.html#errors); malformed values, unknown
 // prefixes and unknown modifiers are refused with a 400 *fhir.Error that
 // names the parameter.
+//
+// Subset applies _summary and _elements to a stored resource, keeping the
+// mandatory elements and adding the SUBSETTED tag (search.html#summary,
+// #elements); the summary and mandatory element lists per type come from
+// the R4 StructureDefinitions through the same generator.
 package search

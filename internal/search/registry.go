@@ -70,6 +70,8 @@ type registry struct {
 	byID        map[string]*Param
 	byType      map[string]map[string]*Param // resource type -> code -> param
 	compartment map[string][]string          // resource type -> param codes
+	summary     map[string][]string          // resource type -> isSummary elements
+	mandatory   map[string][]string          // resource type -> mandatory elements
 }
 
 var reg = sync.OnceValue(func() *registry {
@@ -85,7 +87,8 @@ var reg = sync.OnceValue(func() *registry {
 var noDomain = map[string]bool{"Binary": true, "Bundle": true, "Parameters": true}
 
 func parseRegistry(tsv string) (*registry, error) {
-	r := &registry{byID: map[string]*Param{}, byType: map[string]map[string]*Param{}, compartment: map[string][]string{}}
+	r := &registry{byID: map[string]*Param{}, byType: map[string]map[string]*Param{},
+		compartment: map[string][]string{}, summary: map[string][]string{}, mandatory: map[string][]string{}}
 	type comp struct{ owner, def, expr string }
 	var comps []comp
 	for n, line := range strings.Split(tsv, "\n") {
@@ -102,6 +105,10 @@ func parseRegistry(tsv string) (*registry, error) {
 			comps = append(comps, comp{f[1], f[2], f[3]})
 		case f[0] == "K" && len(f) == 3:
 			r.compartment[f[1]] = split(f[2])
+		case f[0] == "S" && len(f) == 3:
+			r.summary[f[1]] = split(f[2])
+		case f[0] == "M" && len(f) == 3:
+			r.mandatory[f[1]] = split(f[2])
 		default:
 			return nil, fmt.Errorf("line %d: malformed", n+1)
 		}
@@ -210,4 +217,17 @@ func PatientCompartmentTypes() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SummaryElements returns the top-level elements of resourceType marked
+// isSummary in R4, which _summary=true returns (R4 search.html#summary);
+// choice elements are named without [x] ("value").
+func SummaryElements(resourceType string) []string {
+	return slices.Clone(reg().summary[resourceType])
+}
+
+// MandatoryElements returns the top-level elements of resourceType with a
+// minimum cardinality of 1, which a subsetted resource keeps.
+func MandatoryElements(resourceType string) []string {
+	return slices.Clone(reg().mandatory[resourceType])
 }

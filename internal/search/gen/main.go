@@ -78,10 +78,15 @@ func run(tgz, out, choiceOut string) error {
 	if err := correctCompartment(comp); err != nil {
 		return err
 	}
+	els, err := resourceElements(files[resourcesPath])
+	if err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if err := write(&buf, params, comp); err != nil {
 		return err
 	}
+	writeElements(&buf, els)
 	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
@@ -220,6 +225,8 @@ func decodeCompartment(b []byte) (*compartment, error) {
 //	P id code type bases targets expression
 //	C id definition-id expression        (composite components, in order)
 //	K resource-type param,param          (Patient compartment membership)
+//	S resource-type element,element      (top-level isSummary elements)
+//	M resource-type element,element      (top-level mandatory elements)
 //
 // Lists are comma separated; a target list of "*" means every resource type
 // except Parameters, which is how R4 spells "Reference(Any)".
