@@ -340,6 +340,7 @@ func TestDownloads(t *testing.T) {
 			wantGzip(t, r)
 			wantRange(t, r)
 		}},
+		{"resume a stalled download", func(b *smarttest.Behavior) { b.StallAfter = 5000 }, wantRange},
 		{"several files per type", func(b *smarttest.Behavior) { b.MaxLinesPerFile = 300 }, nil},
 		{"capability URLs get no token", func(b *smarttest.Behavior) { b.PublicFiles = true }, func(t *testing.T, reqs []smarttest.FileRequest) {
 			for _, r := range reqs {
@@ -355,6 +356,7 @@ func TestDownloads(t *testing.T) {
 			e := setup(t, smarttest.Options{})
 			e.srv.GenerateResources("Condition", 1000, 150) // about 150 kB
 			e.srv.Set(tt.behavior)
+			e.c.IdleTimeout = 300 * time.Millisecond
 			res, err := e.c.Export(context.Background(), bulk.Request{Types: []string{"Condition"}}, e.dir)
 			if err != nil {
 				t.Fatal(err)

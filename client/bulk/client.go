@@ -95,6 +95,12 @@ type Client struct {
 	// Resumes is how many times one file download may be resumed after its
 	// connection broke; zero means 5.
 	Resumes int
+	// IdleTimeout treats a download that receives nothing for this long as
+	// broken, and resumes it; zero means 2 minutes.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds each kick-off, status and delete request; zero
+	// means 1 minute.
+	RequestTimeout time.Duration
 	// Cleanup sends DELETE to the status URL after a successful download,
 	// which tells the server it may remove the files (export.html#bulk-data-delete-request).
 	Cleanup bool
@@ -200,6 +206,8 @@ func (c *Client) Kickoff(ctx context.Context, req Request) (*Job, error) {
 }
 
 func (c *Client) kickoffOnce(ctx context.Context, req Request) (*Job, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	hreq, err := c.kickoffRequest(ctx, req)
 	if err != nil {
 		return nil, err
@@ -282,6 +290,8 @@ type Status struct {
 // 202 and 429 are reported in Status; failures, including the job's own
 // failure and 404 after a cancel, are errors (*client.HTTPError).
 func (j *Job) Poll(ctx context.Context) (*Status, error) {
+	ctx, cancel := j.c.withTimeout(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.StatusURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bulk: status: %w", err)
@@ -396,6 +406,8 @@ func (j *Job) Wait(ctx context.Context) (*Manifest, error) {
 // it cancels a running export, or tells the server that the files of a
 // finished one may go. A 404 means the job is already gone and is not an error.
 func (j *Job) Cancel(ctx context.Context) error {
+	ctx, cancel := j.c.withTimeout(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, j.StatusURL, nil)
 	if err != nil {
 		return fmt.Errorf("bulk: delete: %w", err)
@@ -411,4 +423,13 @@ func (j *Job) Cancel(ctx context.Context) error {
 		return nil
 	}
 	return fmt.Errorf("bulk: delete: %w", client.ResponseError(resp))
+}
+
+// withTimeout bounds one API request.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := c.RequestTimeout
+	if d <= 0 {
+		d = time.Minute
+	}
+	return context.WithTimeout(ctx, d)
 }

@@ -186,11 +186,11 @@ func writeManifest(dir string, m *Manifest) error {
 // downloadFile streams one file to path.
 func (c *Client) downloadFile(ctx context.Context, hc *http.Client, f ManifestFile, path string, t *tracker) (File, error) {
 	res := File{ManifestFile: f, Path: path}
-	body := &resumable{ctx: ctx, hc: hc, url: f.URL, maxResumes: c.resumes(), log: c.log()}
+	body := &resumable{ctx: ctx, hc: hc, url: f.URL, maxResumes: c.resumes(), idle: c.idleTimeout(), log: c.log()}
+	defer body.Close()
 	if err := body.open(); err != nil {
 		return res, err
 	}
-	defer body.Close()
 	dec, err := decode(body)
 	if err != nil {
 		return res, fmt.Errorf("bulk: %s: %w", client.RedactURL(body.req.URL), err)
@@ -218,6 +218,13 @@ func (c *Client) downloadFile(ctx context.Context, hc *http.Client, f ManifestFi
 		return res, fmt.Errorf("bulk: %w", err)
 	}
 	return res, nil
+}
+
+func (c *Client) idleTimeout() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return 2 * time.Minute
 }
 
 func (c *Client) resumes() int {
@@ -315,10 +322,16 @@ type resumable struct {
 	hc         *http.Client
 	url        string
 	maxResumes int
+	idle       time.Duration
 	log        *slog.Logger
 
-	req      *http.Request
-	body     io.ReadCloser
+	req  *http.Request
+	body io.ReadCloser
+	// stop cancels the current request; watchdog fires it when no byte
+	// has arrived for idle, turning a stalled connection into a broken
+	// one that Read resumes.
+	stop     context.CancelFunc
+	watchdog *time.Timer
 	offset   int64
 	resumes  int
 	encoding string
@@ -347,8 +360,10 @@ func (r *resumable) open() error {
 // retrying transport errors and transient statuses a few times.
 func (r *resumable) get(rng string) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.url, nil)
+		rctx, stop := context.WithCancel(r.ctx)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, r.url, nil)
 		if err != nil {
+			stop()
 			return nil, fmt.Errorf("bulk: download: %w", err)
 		}
 		r.req = req
@@ -369,10 +384,13 @@ func (r *resumable) get(rng string) (*http.Response, error) {
 		}
 		if !retry || attempt >= 3 {
 			if err != nil {
+				stop()
 				return nil, fmt.Errorf("bulk: download %s: %w", client.RedactURL(req.URL), err)
 			}
+			r.arm(stop)
 			return resp, nil
 		}
+		stop()
 		wait := backoff.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}.Delay(attempt)
 		if err == nil {
 			herr := client.ResponseError(resp).(*client.HTTPError)
@@ -384,6 +402,21 @@ func (r *resumable) get(rng string) (*http.Response, error) {
 		if serr := backoff.Sleep(r.ctx, wait); serr != nil {
 			return nil, serr
 		}
+	}
+}
+
+// arm makes stop the current request's cancel function and starts the
+// idle watchdog.
+func (r *resumable) arm(stop context.CancelFunc) {
+	if r.stop != nil {
+		r.stop()
+	}
+	r.stop = stop
+	if r.watchdog != nil {
+		r.watchdog.Stop()
+	}
+	if r.idle > 0 {
+		r.watchdog = time.AfterFunc(r.idle, stop)
 	}
 }
 
@@ -401,6 +434,9 @@ func (r *resumable) Read(p []byte) (int, error) {
 	for {
 		n, err := r.body.Read(p)
 		r.offset += int64(n)
+		if n > 0 && r.watchdog != nil {
+			r.watchdog.Reset(r.idle)
+		}
 		if err == nil || err == io.EOF || r.ctx.Err() != nil {
 			return n, err
 		}
@@ -468,8 +504,14 @@ func rangeStart(cr string) (int64, bool) {
 	return n, err == nil
 }
 
-// Close closes the current body.
+// Close closes the current body and stops the watchdog.
 func (r *resumable) Close() error {
+	if r.watchdog != nil {
+		r.watchdog.Stop()
+	}
+	if r.stop != nil {
+		defer r.stop()
+	}
 	if r.body != nil {
 		return r.body.Close()
 	}

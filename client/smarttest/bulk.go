@@ -331,6 +331,14 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // closes the connection mid-body
 	}
+	if b.StallAfter > 0 && r.Header.Get("Range") == "" && s.dropOnce(f) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(content)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(content[:min(b.StallAfter, len(content))])
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // hold the connection open, silent
+		return
+	}
 	if b.IgnoreRange {
 		r.Header.Del("Range")
 	}

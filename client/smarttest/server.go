@@ -86,6 +86,9 @@ type Behavior struct {
 	// DropAfter breaks the first full (non-Range) download of each file
 	// after so many bytes by closing the connection.
 	DropAfter int
+	// StallAfter makes the first full download of each file send so many
+	// bytes and then nothing more until the client gives up.
+	StallAfter int
 	// IgnoreRange makes file downloads ignore Range headers.
 	IgnoreRange bool
 	// Gzip sends files with Content-Encoding: gzip to clients that accept it.
