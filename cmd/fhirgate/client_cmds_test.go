@@ -364,7 +364,7 @@ func TestKeygenForceReplaces(t *testing.T) {
 }
 
 func TestProgressBarView(t *testing.T) {
-	var buf bytes.Buffer
+	var buf syncBuffer // the spinner renders from its own goroutine
 	v := &progressView{bar: progressbar.NewOptions(-1, progressbar.OptionSetWriter(&buf))}
 	v.update(bulk.Progress{Phase: bulk.PhaseWaiting, Message: "40% done"})
 	v.update(bulk.Progress{Phase: bulk.PhaseDownloading, FilesTotal: 4, FilesDone: 1, Resources: 1234, Bytes: 3 << 20})

@@ -198,10 +198,12 @@ func (v *progressView) updateBar(p bulk.Progress) {
 		v.bar.Describe("export: waiting for the server " + p.Message)
 		v.bar.Add(0)
 	case bulk.PhaseComplete, bulk.PhaseDownloading:
-		if v.bar.GetMax() != p.FilesTotal {
+		if p.FilesTotal > 0 && v.bar.GetMax() != p.FilesTotal {
 			v.bar.ChangeMax(p.FilesTotal)
 		}
-		v.bar.Set(p.FilesDone)
+		if p.FilesTotal > 0 {
+			v.bar.Set(p.FilesDone)
+		}
 		v.bar.Describe(fmt.Sprintf("export: %d/%d files, %d resources, %s", p.FilesDone, p.FilesTotal, p.Resources, humanBytes(p.Bytes)))
 	}
 }
