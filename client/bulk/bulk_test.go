@@ -499,3 +499,14 @@ func TestParallelDownloadsAreBounded(t *testing.T) {
 		t.Errorf("%d downloads at once, want exactly Parallel = 3", m)
 	}
 }
+
+func TestDownloadErrorsHideCapabilityURLs(t *testing.T) {
+	c := bulk.New("http://127.0.0.1:1/fhir", nil)
+	c.Resumes = 1
+	one := int64(1)
+	m := &bulk.Manifest{Output: []bulk.OutputFile{{Type: "Patient", URL: "http://127.0.0.1:1/files/1?X-Amz-Signature=secret123", Count: &one}}}
+	_, err := c.Download(context.Background(), m, t.TempDir())
+	if err == nil || strings.Contains(err.Error(), "secret123") || !strings.Contains(err.Error(), "http://127.0.0.1:1/files/1?…") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -378,6 +379,7 @@ func (r *resumable) get(rng string) (*http.Response, error) {
 			}
 		}
 		resp, err := r.hc.Do(req)
+		err = redact(err)
 		retry := err != nil && r.ctx.Err() == nil
 		if err == nil {
 			retry = resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
@@ -385,7 +387,7 @@ func (r *resumable) get(rng string) (*http.Response, error) {
 		if !retry || attempt >= 3 {
 			if err != nil {
 				stop()
-				return nil, fmt.Errorf("bulk: download %s: %w", client.RedactURL(req.URL), err)
+				return nil, fmt.Errorf("bulk: download: %w", err)
 			}
 			r.arm(stop)
 			return resp, nil
@@ -516,4 +518,18 @@ func (r *resumable) Close() error {
 		return r.body.Close()
 	}
 	return nil
+}
+
+// redact hides the query of the URL in a transport error: a capability URL
+// carries its credential there, and errors end up in logs.
+func redact(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return &url.Error{Op: ue.Op, URL: "(unparsable URL)", Err: ue.Err}
+	}
+	return &url.Error{Op: ue.Op, URL: client.RedactURL(u), Err: ue.Err}
 }
