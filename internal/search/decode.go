@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -107,7 +108,7 @@ func (d *decoder) object(depth int) (any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, d.errorf("want a member name")
 		}
-		k, err := d.str()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
@@ -166,6 +167,41 @@ func (d *decoder) array(depth int) (any, error) {
 		}
 	}
 }
+
+// key reads a member name, sharing the string of common FHIR element
+// names instead of allocating one per member.
+func (d *decoder) key() (string, error) {
+	end := d.i + 1
+	for end < len(d.b) && d.b[end] != '"' && d.b[end] != '\\' && d.b[end] >= 0x20 {
+		end++
+	}
+	if end < len(d.b) && d.b[end] == '"' {
+		if k, ok := commonKeys[string(d.b[d.i+1:end])]; ok { // no allocation: see Go's map index by string(bytes)
+			d.i = end + 1
+			return k, nil
+		}
+	}
+	return d.str()
+}
+
+// commonKeys are element names frequent enough in FHIR JSON to share.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range strings.Fields(`resourceType id meta versionId lastUpdated profile tag security source
+		text status div extension url valueString valueCode valueBoolean valueDecimal valueInteger valueCoding
+		valueQuantity valueCodeableConcept valueReference valueDateTime valuePeriod value system code display
+		coding reference type identifier use period start end subject patient encounter effectiveDateTime issued
+		category performer provider insurer insurance created billablePeriod item sequence productOrService
+		servicedPeriod locationCodeableConcept net adjudication amount currency total payment focal coverage
+		claim outcome diagnosis careTeam referral facility unit given family name prefix suffix line city state
+		postalCode country address telecom gender birthDate contained class serviceProvider participant
+		individual location reasonCode result occurrenceDateTime vaccineCode primarySource medicationCodeableConcept
+		intent authoredOn requester dosageInstruction onsetDateTime recordedDate abatementDateTime clinicalStatus
+		verificationStatus performedPeriod entry resource fullUrl request method`) {
+		m[k] = k
+	}
+	return m
+}()
 
 // str reads a string; the common case, no escapes, is one allocation.
 func (d *decoder) str() (string, error) {

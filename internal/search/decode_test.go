@@ -89,3 +89,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func benchDecode(b *testing.B, dec func([]byte) (map[string]any, error)) {
+	bodies := loadSynthea(b, "ExplanationOfBenefit")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := dec(bodies[i%len(bodies)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B)       { benchDecode(b, Decode) }
+func BenchmarkDecodeStdlib(b *testing.B) { benchDecode(b, stdDecode) }
