@@ -42,8 +42,10 @@ func benchParallel(b *testing.B, typ string) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "resources/s")
 }
 
-func BenchmarkExtractParallelObservation(b *testing.B)          { benchParallel(b, "Observation") }
-func BenchmarkExtractParallelExplanationOfBenefit(b *testing.B) { benchParallel(b, "ExplanationOfBenefit") }
+func BenchmarkExtractParallelObservation(b *testing.B) { benchParallel(b, "Observation") }
+func BenchmarkExtractParallelExplanationOfBenefit(b *testing.B) {
+	benchParallel(b, "ExplanationOfBenefit")
+}
 
 func BenchmarkParseQuery(b *testing.B) {
 	vals := map[string][]string{"subject:Patient.name": {"peter"}, "date": {"ge2020-01-01"}, "code": {"http://loinc.org|8480-6,x"},
