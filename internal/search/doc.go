@@ -39,7 +39,10 @@
 //     precision covers ("2024-03" is all of March), Periods start to end
 //     (open ends unbounded), Timing events and bounds.
 //   - number and quantity: the value and the range its precision implies
-//     (search.html#number: 100 is [99.5, 100.5)), with system, code and unit.
+//     (search.html#number: 100 is [99.5, 100.5)), with system, code and unit,
+//     and for UCUM units the same in canonical units ("5 mg" is also
+//     0.005 "g"; "mg/dL" is 0.01 "L-1.g"), so units can differ between the
+//     resource and the query (search.html#quantity).
 //   - reference: target type and id of a relative reference, the URL of an
 //     absolute one or a canonical; local "#id" references are skipped.
 //     `resolve() is X` is decided by the reference's target type.

@@ -206,6 +206,7 @@ func eachQuantity(it fhirpath.Item, emit func(QuantityValue)) {
 		if cur, ok := v["currency"].(string); ok {
 			q.System, q.Code = iso4217, cur
 		}
+		canonicalize(&q)
 		emit(q)
 		return
 	}
@@ -218,6 +219,7 @@ func eachQuantity(it fhirpath.Item, emit func(QuantityValue)) {
 				q.Unit, _ = b["unit"].(string)
 			}
 		}
+		canonicalize(&q)
 		emit(q)
 	}
 }

@@ -107,6 +107,7 @@ func parseQuantity(key, s string, op *Operand) error {
 	}
 	if len(parts) == 3 {
 		op.Quantity.System, op.Quantity.Code = unescape(parts[1]), unescape(parts[2])
+		canonicalize(&op.Quantity)
 	}
 	return nil
 }

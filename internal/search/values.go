@@ -47,13 +47,18 @@ type NumberValue struct {
 }
 
 // QuantityValue is a Quantity (or Age, Duration, Money, a Range's bounds):
-// its number and units. System and Code are the coded unit (UCUM by
-// default); Unit is the human-readable unit (R4 search.html#quantity).
+// its number and units. System and Code are the coded unit; Unit is the
+// human-readable unit. For a UCUM unit that CanonicalUnit knows, Canonical
+// is the number converted to CanonicalCode ("5 mg" is 0.005 "g"), so that
+// the SQL layer can compare quantities given in different units (R4
+// search.html#quantity); CanonicalCode is empty otherwise.
 type QuantityValue struct {
 	NumberValue
-	System string
-	Code   string
-	Unit   string
+	System        string
+	Code          string
+	Unit          string
+	Canonical     NumberValue
+	CanonicalCode string
 }
 
 // ReferenceValue is a reference: Type and ID for a relative (or parseable
