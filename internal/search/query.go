@@ -162,7 +162,8 @@ const (
 
 // Include is one _include or _revinclude (R4 search.html#include):
 // resources of Source point through Param to resources of Target (any
-// target type when empty). Param is nil for the wildcard "*".
+// target type when empty). Param is nil for the wildcard Source:*, and
+// Source is empty too for a bare "*" (every reference of every type).
 type Include struct {
 	Source  string
 	Param   *Param

@@ -33,7 +33,7 @@ const (
 
 // Param is one standard R4 SearchParameter. A Param may serve several
 // resource types (Base); its Expression is the published one, a union over
-// all of them.
+// all of them. Params are shared by every caller: treat them as read-only.
 type Param struct {
 	// ID is the SearchParameter id, e.g. "clinical-patient".
 	ID string
