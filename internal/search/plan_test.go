@@ -1,6 +1,7 @@
 package search
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/fhirgate/fhirgate/fhir"
@@ -100,4 +101,35 @@ func hasToken(r *Rows, param string) bool {
 		}
 	}
 	return false
+}
+
+// TestPruningKeepsResults checks on synthea-100 that the per-type pruned
+// expression selects exactly what the published expression selects.
+func TestPruningKeepsResults(t *testing.T) {
+	ps, err := plans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := map[string]*fhirpath.Expr{}
+	for _, typ := range syntheaTypes {
+		bodies := loadSynthea(t, typ)
+		for _, pp := range ps[typ] {
+			f := full[pp.p.ID]
+			if f == nil {
+				f = fhirpath.MustParse(pp.p.Expression)
+				full[pp.p.ID] = f
+			}
+			for i, body := range bodies[:min(len(bodies), 200)] {
+				res, err := Decode(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, errA := f.Eval(res)
+				b, errB := pp.expr.Eval(res)
+				if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+					t.Fatalf("%s %d %s: full %d items %v, pruned %d items %v", typ, i, pp.p.ID, len(a), errA, len(b), errB)
+				}
+			}
+		}
+	}
 }
