@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -346,12 +348,28 @@ func (s *Server) resolveKey(ctx context.Context, st *assertionState) error {
 	case errors.Is(err, jwks.ErrNoKey):
 		return assertionErr("no key in the client's JWK Set has kid %q and a type fitting %s", shorten(st.header.KID), st.header.Alg)
 	case errors.Is(err, jwks.ErrFetch):
-		return assertionErr("the client's JWK Set could not be obtained from its jwks_uri: %v", err)
+		return assertionErr("the client's JWK Set could not be obtained from its jwks_uri: %s", describeFetchError(err))
 	case err != nil:
 		return err
 	}
 	st.key = k
 	return nil
+}
+
+// describeFetchError says why a jwks_uri fetch failed without echoing
+// network details (resolved addresses of internal names) to the caller;
+// the jwks cache logs the full error.
+func describeFetchError(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, jwks.ErrBlockedAddress):
+		return "it resolves to a non-public address, which fhirgate does not contact"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "the request timed out"
+	case errors.As(err, new(*url.Error)):
+		return "the URL could not be reached"
+	}
+	return strings.TrimPrefix(err.Error(), jwks.ErrFetch.Error()+": ")
 }
 
 func (s *Server) verifySignature(_ context.Context, st *assertionState) error {

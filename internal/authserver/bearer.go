@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/fhirgate/fhirgate/fhir"
 	"github.com/fhirgate/fhirgate/internal/tokens"
 	"github.com/fhirgate/fhirgate/smart"
 )
@@ -20,6 +21,26 @@ type Principal struct {
 	TokenID string
 	// Method is "bearer" or "basic".
 	Method string
+}
+
+// Authorize checks the principal's scopes for one interaction on
+// resourceType (SMART 2.2: r for read, vread and instance history; s for
+// search and type or system history; c create; u update and patch; d
+// delete). Call it per interaction and per batch or transaction entry;
+// AccessPolicy is checked after it. It returns what the scopes grant, whose
+// Filters the caller MUST apply when not nil, or a 403 *fhir.Error naming
+// the scope that would be needed.
+func (p *Principal) Authorize(resourceType string, i smart.Interaction) (smart.Access, error) {
+	perm, ok := i.Permission()
+	if !ok {
+		return smart.Access{}, fhir.Forbidden("interaction %q is not covered by any scope", i)
+	}
+	a := p.Scopes.Access(resourceType, perm)
+	if !a.Allowed {
+		return smart.Access{}, fhir.Forbidden("the granted scopes do not allow %s on %s; it needs system/%s.%s",
+			i, resourceType, resourceType, perm)
+	}
+	return a, nil
 }
 
 // BasicPrincipal is the principal of a request authenticated by

@@ -27,6 +27,14 @@ func (s *Server) Token(ctx context.Context, req TokenRequest) (*smart.TokenRespo
 	return resp, err
 }
 
+// AuditTokenRefusal writes the audit line for a token request refused
+// before Token could run (a form ParseTokenForm refused, a wrong content
+// type, a rate limit applied by the HTTP layer), so that every refusal is
+// logged once.
+func (s *Server) AuditTokenRefusal(ctx context.Context, remoteAddr, claimedClientID string, err error) {
+	s.auditToken(ctx, &auditEvent{remoteAddr: remoteAddr, clientID: claimedClientID}, err)
+}
+
 func (s *Server) token(ctx context.Context, req *TokenRequest, ev *auditEvent) (*smart.TokenResponse, error) {
 	now := s.cfg.Now()
 	if err := s.cfg.Limits.checkAddress(req.RemoteAddr, now); err != nil {
