@@ -21,6 +21,7 @@ type Item struct {
 type env struct {
 	resource any
 	err      error
+	focus    [1]Item // the initial input, kept here to save an allocation
 }
 
 func (e *env) fail(format string, args ...any) {
@@ -43,8 +44,8 @@ func (e *Expr) Eval(resource any) ([]Item, error) {
 // Composite search parameters evaluate their components this way, on each
 // item the composite's own expression selected.
 func (e *Expr) EvalOn(focus Item, resource any) ([]Item, error) {
-	ev := env{resource: resource}
-	out := e.root.eval(&ev, []Item{focus})
+	ev := &env{resource: resource, focus: [1]Item{focus}}
+	out := e.root.eval(ev, ev.focus[:])
 	if ev.err != nil {
 		return nil, fmt.Errorf("fhirpath %q: %w", e.src, ev.err)
 	}
