@@ -37,6 +37,12 @@ type Config struct {
 	DefaultTTL time.Duration
 	// MaxTTL bounds any lifetime, explicit or default (default 1 hour).
 	MaxTTL time.Duration
+	// MinTTL, when positive, is a floor on every lifetime, even that of a
+	// response saying no-store or max-age=0. It shields a client's JWKS
+	// host from a fetch per token request, at the price of caching up to
+	// MinTTL longer than Cache-Control allows, which SMART-ASYM forbids
+	// ("SHALL NOT"). The default, 0, keeps to the spec.
+	MinTTL time.Duration
 	// MaxStale bounds how long past expiry a set is used when refreshing
 	// fails and the response allowed it with stale-if-error (default 1 hour).
 	MaxStale time.Duration
@@ -180,7 +186,7 @@ func (c *Cache) store(url string, set *Set, p cachePolicy, now time.Time) {
 	if p.explicit {
 		ttl = p.ttl
 	}
-	ttl = min(ttl, c.cfg.MaxTTL)
+	ttl = max(min(ttl, c.cfg.MaxTTL), c.cfg.MinTTL)
 	e := &entry{set: set, fetched: now, expires: now.Add(ttl)}
 	e.staleUntil = e.expires.Add(min(p.staleIfError, c.cfg.MaxStale))
 	c.mu.Lock()

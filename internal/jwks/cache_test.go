@@ -106,6 +106,25 @@ func TestCacheLifetimes(t *testing.T) {
 	}
 }
 
+func TestMinTTLFloor(t *testing.T) {
+	a := jwkstest.New(t, "ES256", "a")
+	srv := jwkstest.NewServer(t, jwkstest.JWKS(t, a))
+	srv.SetHeader("Cache-Control", "no-store")
+	clk := newClock()
+	c := testCache(clk, func(cfg *Config) { cfg.MinTTL = 2 * time.Second })
+	for i := 0; i < 5; i++ {
+		c.Get(context.Background(), srv.URL())
+	}
+	if n := srv.Hits.Load(); n != 1 {
+		t.Fatalf("%d fetches within MinTTL, want 1", n)
+	}
+	clk.Add(2 * time.Second)
+	c.Get(context.Background(), srv.URL())
+	if n := srv.Hits.Load(); n != 2 {
+		t.Fatalf("%d fetches after MinTTL, want 2", n)
+	}
+}
+
 func TestSingleflight(t *testing.T) {
 	a := jwkstest.New(t, "ES256", "a")
 	body := jwkstest.JWKS(t, a)
