@@ -46,7 +46,24 @@ func TestAdminAPI(t *testing.T) {
 		if list["total"] != float64(1) {
 			t.Fatalf("list %v", list)
 		}
-		s.Do(ts.Req{Method: "PUT", Path: "/Client/x", Body: `{"id":"y"}`}).Expect(t, 400).Outcome(t)
+		for _, tc := range []struct{ name, path, body, field string }{
+			{"id differs", "/Client/x", strings.Replace(seedClient, "{", `{"id":"y",`, 1), "id"},
+			{"reserved id", "/Client/root", seedClient, "id"},
+			{"bad grant", "/Client/x", strings.Replace(seedClient, `["client_credentials"]`, `["password"]`, 1), "grant_types[0]"},
+			{"private key", "/Client/x", strings.Replace(seedClient, `"jwks_uri": "https://example.org/.well-known/jwks.json"`,
+				`"jwks": {"keys": [{"kty":"EC","kid":"k","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE"}]}`, 1), "jwks.keys[0].d"},
+			{"bad policy engine", "/AccessPolicy/x", `{"engine":"sql","sql":{"query":"select true"}}`, "engine"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := s.Do(ts.Req{Method: "PUT", Path: tc.path, Body: tc.body}).Expect(t, 422)
+				m := r.JSON(t)
+				issue := m["issue"].([]any)[0].(map[string]any)
+				expr, _ := issue["expression"].([]any)
+				if len(expr) == 0 || expr[0] != tc.field {
+					t.Fatalf("422 does not name %s: %s", tc.field, r.Body)
+				}
+			})
+		}
 		s.Do(ts.Req{Method: "PUT", Path: "/Client/x", Body: `[]`}).Expect(t, 400)
 		s.Do(ts.Req{Method: "GET", Path: "/Client/nobody"}).Expect(t, 404).Outcome(t)
 

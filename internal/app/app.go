@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,6 +90,9 @@ type App struct {
 	server   *http.Server
 	baseURL  string
 	closers  []func() error
+	auth     *authParts
+	// background holds the loops Run starts and stops with the server.
+	background []func(ctx context.Context)
 }
 
 // New opens the store and builds the server; Run starts serving.
@@ -129,11 +133,26 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 func (a *App) build(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log})
+	if err := a.buildAuth(ctx); err != nil {
+		return fmt.Errorf("authorization server: %w", err)
+	}
+	a.background = append(a.background, a.watchConfig, a.maintain)
+	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider})
 	a.http = httpapi.New(httpapi.Config{
-		FHIR:         a.fhir,
-		Store:        a.store,
-		RootSecret:   a.cfg.RootSecret,
+		FHIR:       a.fhir,
+		Store:      a.store,
+		RootSecret: a.cfg.RootSecret,
+		Auth:       a.auth.server,
+		BaseURL:    a.baseURL,
+		Admin:      adminCodec{},
+		OnClientChange: func(id string) {
+			a.auth.server.ClientChanged(id)
+		},
+		OnPolicyChange: func() {
+			if err := a.reloadPolicies(context.Background()); err != nil {
+				a.log.Error("reload access policies", "err", err)
+			}
+		},
 		MaxBodyBytes: a.cfg.MaxBodyBytes,
 		Logger:       a.log,
 		Registerer:   reg,
@@ -164,6 +183,13 @@ func (a *App) Store() *sqlstore.Store { return a.store }
 // Run serves until ctx is cancelled, then drains in-flight requests for up
 // to ShutdownTimeout and returns nil.
 func (a *App) Run(ctx context.Context) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, loop := range a.background {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(bg) }()
+	}
+	defer func() { stopBG(); wg.Wait() }()
 	errc := make(chan error, 1)
 	go func() { errc <- a.server.Serve(a.listener) }()
 	a.log.Info("fhirgate is serving", "addr", a.Addr(), "base_url", a.baseURL, "fhir", a.baseURL+"/fhir",

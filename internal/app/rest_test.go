@@ -340,4 +340,3 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	})
 }
-

@@ -85,3 +85,16 @@ func (cc *clientCache) forget(id string) *Client {
 	cc.version++
 	return old.client
 }
+
+// forgetAll drops every cached client and returns them.
+func (cc *clientCache) forgetAll() []*Client {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	out := make([]*Client, 0, len(cc.entries))
+	for _, e := range cc.entries {
+		out = append(out, e.client)
+	}
+	cc.entries = make(map[string]cachedClient)
+	cc.version++
+	return out
+}

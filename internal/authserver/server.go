@@ -139,6 +139,17 @@ func (s *Server) ClientChanged(id string) {
 	}
 }
 
+// ClientsChanged drops every cached client. Call it when another replica
+// changed clients (the store's configuration revision moved) and it is not
+// known which, so that deactivation takes effect here within one poll.
+func (s *Server) ClientsChanged() {
+	for _, old := range s.clients.forgetAll() {
+		if old != nil && old.JWKSURI != "" {
+			s.cfg.JWKS.Forget(old.JWKSURI)
+		}
+	}
+}
+
 // ClientActive reports whether the client exists and is active; the token
 // verifier asks on every request. It implements tokens.ClientActivity.
 func (s *Server) ClientActive(ctx context.Context, id string) (bool, error) {

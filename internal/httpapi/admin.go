@@ -60,9 +60,15 @@ func (s *Server) adminBody(r *http.Request) ([]byte, error) {
 	return s.readBody(r)
 }
 
-func (s *Server) changed() {
-	if s.cfg.OnConfigChange != nil {
-		s.cfg.OnConfigChange()
+func (s *Server) clientChanged(id string) {
+	if s.cfg.OnClientChange != nil {
+		s.cfg.OnClientChange(id)
+	}
+}
+
+func (s *Server) policyChanged() {
+	if s.cfg.OnPolicyChange != nil {
+		s.cfg.OnPolicyChange()
 	}
 }
 
@@ -112,7 +118,7 @@ func (s *Server) putClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.changed()
+	s.clientChanged(id)
 	writeJSON(w, createdStatus(created), stored)
 	return nil
 }
@@ -132,7 +138,7 @@ func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.changed()
+	s.clientChanged(id)
 	writeJSON(w, http.StatusOK, c.Body)
 	return nil
 }
@@ -183,7 +189,7 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.changed()
+	s.policyChanged()
 	writeJSON(w, createdStatus(created), stored)
 	return nil
 }
@@ -203,7 +209,7 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.changed()
+	s.policyChanged()
 	writeJSON(w, http.StatusOK, p.Body)
 	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/fhirgate/fhirgate/fhir"
 	"github.com/fhirgate/fhirgate/internal/authz"
 	"github.com/fhirgate/fhirgate/internal/logctx"
+	"github.com/fhirgate/fhirgate/internal/ratelimit"
 )
 
 // Authenticate reads the Authorization header: HTTP Basic of root or of a
@@ -28,7 +30,7 @@ func (s *Server) Authenticate(r *http.Request) (*http.Request, error) {
 	var err error
 	switch strings.ToLower(scheme) {
 	case "basic":
-		p, err = s.basic(r.Context(), cred)
+		p, err = s.basic(r, cred)
 	case "bearer":
 		if s.cfg.Authenticator == nil || cred == "" {
 			return nil, fhir.Unauthorized("the access token is not valid here")
@@ -45,7 +47,25 @@ func (s *Server) Authenticate(r *http.Request) (*http.Request, error) {
 	return r.WithContext(ctx), nil
 }
 
-func (s *Server) basic(ctx context.Context, cred string) (*authz.Principal, error) {
+// basic authenticates HTTP Basic credentials. Failures are counted per
+// remote address: past the limit the caller gets 429 before any secret is
+// checked, so guessing is slow and cannot make the server burn CPU on
+// argon2id.
+func (s *Server) basic(r *http.Request, cred string) (*authz.Principal, error) {
+	ip := remoteIP(r)
+	now := time.Now()
+	if ok, wait := s.cfg.BasicFailures.Available(ip, now); !ok {
+		return nil, &challengeError{fe: fhir.TooManyRequests("too many failed logins from this address; retry later"),
+			retryAfter: ratelimit.RetryAfterSeconds(wait)}
+	}
+	p, err := s.checkBasic(r.Context(), cred)
+	if fe := fhir.AsError(err); fe != nil && fe.Status == http.StatusUnauthorized {
+		s.cfg.BasicFailures.Allow(ip, now)
+	}
+	return p, err
+}
+
+func (s *Server) checkBasic(ctx context.Context, cred string) (*authz.Principal, error) {
 	raw, err := base64.StdEncoding.DecodeString(cred)
 	if err != nil {
 		return nil, fhir.Unauthorized("malformed HTTP Basic credentials")

@@ -20,6 +20,13 @@ func (s *Server) fhirHandler(w http.ResponseWriter, r *http.Request) {
 	if rest != "" {
 		seg = strings.Split(rest, "/")
 	}
+	if len(seg) == 2 && seg[0] == ".well-known" && seg[1] == "smart-configuration" && s.cfg.Auth != nil {
+		// JSON whatever Accept says (SMART 2.2 conformance.html).
+		if allowMethods(w, r, http.MethodGet) {
+			s.smartConfiguration(w, r)
+		}
+		return
+	}
 	if _, err := responseType(r); err != nil {
 		setRoute(r, "/fhir")
 		s.writeError(w, r, err)

@@ -167,11 +167,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if fe.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "status", fe.Status, "err", err)
 	}
+	setChallenge(w, err)
 	writeOutcome(w, r, fe)
 }
 
 func writeOutcome(w http.ResponseWriter, r *http.Request, fe *fhir.Error) {
-	if fe.Status == http.StatusUnauthorized {
+	if fe.Status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fhirgate"`)
 	}
 	if fe.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {

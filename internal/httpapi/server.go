@@ -15,8 +15,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fhirgate/fhirgate/internal/authserver"
 	"github.com/fhirgate/fhirgate/internal/authz"
 	"github.com/fhirgate/fhirgate/internal/fhirapi"
+	"github.com/fhirgate/fhirgate/internal/ratelimit"
 	"github.com/fhirgate/fhirgate/internal/store"
 )
 
@@ -51,8 +53,20 @@ type Config struct {
 	// Admin validates admin resources (default: a codec that checks the
 	// JSON shape and hashes secrets).
 	Admin AdminCodec
-	// OnConfigChange runs after a Client or AccessPolicy changed.
-	OnConfigChange func()
+	// Auth is the SMART authorization server: with it, /auth/token,
+	// /auth/introspect, discovery and JWKS are served, and bearer tokens
+	// and client Basic credentials are accepted on /fhir.
+	Auth *authserver.Server
+	// BaseURL is the public base URL (for discovery documents).
+	BaseURL string
+	// OnClientChange runs after a Client was created, replaced or deleted.
+	OnClientChange func(id string)
+	// OnPolicyChange runs after an AccessPolicy changed.
+	OnPolicyChange func()
+	// BasicFailures limits failed HTTP Basic attempts per remote address,
+	// so nobody can make the server run argon2id for them without end
+	// (default: a burst of 20, then one a second).
+	BasicFailures *ratelimit.Keyed
 	// MaxBodyBytes caps request bodies (default 16 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -94,6 +108,12 @@ func New(cfg Config) *Server {
 		reg := prometheus.NewRegistry()
 		cfg.Registerer, cfg.Gatherer = reg, reg
 	}
+	if cfg.Authenticator == nil && cfg.Auth != nil {
+		cfg.Authenticator = smartAuthenticator{cfg.Auth}
+	}
+	if cfg.BasicFailures == nil {
+		cfg.BasicFailures = ratelimit.New(1, 20, ratelimit.DefaultMaxKeys)
+	}
 	if cfg.Started.IsZero() {
 		cfg.Started = time.Now()
 	}
@@ -114,6 +134,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /health", s.health)
 	mux.Handle("GET /metrics", s.metricsHandler())
+	if s.cfg.Auth != nil {
+		s.oauthRoutes(mux)
+	}
 	for _, m := range s.cfg.Mount {
 		m(mux)
 	}

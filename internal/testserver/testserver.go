@@ -25,10 +25,15 @@ const RootSecret = "test-root-secret"
 // Server is a running test server.
 type Server struct {
 	*app.App
-	URL  string // base URL
+	URL  string // where the server listens (the public base URL unless BaseURL is set)
 	Logs *SyncBuffer
 	t    testing.TB
+	stop func()
 }
+
+// Stop shuts the server down as SIGTERM would and closes its store; the
+// test can then start another server on the same database.
+func (s *Server) Stop() { s.stop() }
 
 // SyncBuffer is a goroutine-safe buffer that collects log output.
 type SyncBuffer struct {
@@ -72,19 +77,23 @@ func Start(t testing.TB, dbURL string, mod ...func(*app.Config)) *Server {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server run: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("server run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("server did not stop")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("server did not stop")
-		}
-		a.Close()
-	})
-	return &Server{App: a, URL: a.BaseURL(), Logs: logs, t: t}
+			a.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &Server{App: a, URL: "http://" + a.Addr(), Logs: logs, t: t, stop: stop}
 }
 
 // Response is a read HTTP response.
