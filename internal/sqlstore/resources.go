@@ -351,6 +351,9 @@ func (t *tx) writeVersion(ctx context.Context, rid int64, prev *current, typ, id
 		vid, t.ts, method == methodDelete, seq, rid); err != nil {
 		return nil, err
 	}
+	if err := t.index(ctx, rid, typ, body, prev == nil); err != nil {
+		return nil, err
+	}
 	return &store.Version{Type: typ, ID: id, VersionID: vid, LastUpdated: fromMicros(t.ts), Method: method, Body: body}, nil
 }
 

@@ -48,7 +48,8 @@ type Store struct {
 	r   *sql.DB // reads (PostgreSQL: the same pool as w)
 	now func() time.Time
 
-	stmts stmts
+	stmts  stmts
+	search searchState
 }
 
 var _ store.Store = (*Store)(nil)
@@ -81,6 +82,10 @@ func Open(ctx context.Context, dbURL string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("migrate %s database: %w", s.d.name, err)
 	}
 	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.initSearch(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -168,6 +173,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	s.stmts.close()
+	s.search.close()
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
 	}

@@ -1,0 +1,429 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fhirgate/fhirgate/internal/search"
+)
+
+// The search index (migrations 0002_search.sql): every live resource has
+// the rows that package search extracts from its current version, written
+// in the transaction that writes the version. Rows name their parameter by
+// a pid, one per (resource type, parameter code), kept in search_param.
+
+// searchState is the part of a Store that the index and search need: the
+// parameter ids and the insert statements.
+type searchState struct {
+	pids   map[string]map[string]int64 // type -> code -> pid
+	params map[int64]paramRef          // pid -> its parameter
+
+	extractors sync.Pool
+
+	stmts map[insertKey]*sql.Stmt // SQLite: prepared multi-row inserts
+	del   []*sql.Stmt             // SQLite: prepared deletes by rid, one per table
+}
+
+// paramRef is what a pid stands for.
+type paramRef struct {
+	Type  string
+	Param *search.Param
+}
+
+// unindexed are the parameters read from the resources table instead of
+// index rows: _id is resources.id, _lastUpdated is resources.ts.
+var unindexed = map[string]bool{"_id": true, "_lastUpdated": true}
+
+// indexable reports whether p gets index rows.
+func indexable(p *search.Param) bool {
+	return p.Expression != "" && p.Type != search.TypeSpecial && !unindexed[p.Code]
+}
+
+// initSearch gives every parameter of the registry its pid (inserting the
+// ones the database does not know yet) and loads them.
+func (s *Store) initSearch(ctx context.Context) error {
+	known, err := s.loadPIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("load search parameters: %w", err)
+	}
+	var missing [][2]string
+	for _, typ := range searchTypes() {
+		for _, p := range search.Params(typ) {
+			if indexable(p) && known[typ][p.Code] == 0 {
+				missing = append(missing, [2]string{typ, p.Code})
+			}
+		}
+	}
+	if len(missing) > 0 {
+		if err := s.insertPIDs(ctx, missing); err != nil {
+			return fmt.Errorf("register search parameters: %w", err)
+		}
+		if known, err = s.loadPIDs(ctx); err != nil {
+			return err
+		}
+	}
+	st := &s.search
+	st.pids = known
+	st.params = map[int64]paramRef{}
+	for typ, m := range known {
+		for code, pid := range m {
+			if p, ok := search.Lookup(typ, code); ok {
+				st.params[pid] = paramRef{Type: typ, Param: p}
+			}
+		}
+	}
+	st.stmts = map[insertKey]*sql.Stmt{}
+	if err := s.initIndexState(ctx); err != nil {
+		return fmt.Errorf("search index state: %w", err)
+	}
+	if s.d.pg {
+		return nil
+	}
+	if err := s.prepareInserts(ctx); err != nil {
+		return err
+	}
+	return s.prepareDeletes(ctx)
+}
+
+func (s *Store) loadPIDs(ctx context.Context) (map[string]map[string]int64, error) {
+	rows, err := s.w.QueryContext(ctx, "SELECT pid, type, code FROM search_param")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]int64{}
+	for rows.Next() {
+		var pid int64
+		var typ, code string
+		if err := rows.Scan(&pid, &typ, &code); err != nil {
+			return nil, err
+		}
+		if out[typ] == nil {
+			out[typ] = map[string]int64{}
+		}
+		out[typ][code] = pid
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) insertPIDs(ctx context.Context, pairs [][2]string) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	q := s.d.rebind("INSERT INTO search_param (type, code) VALUES (?, ?) ON CONFLICT (type, code) DO NOTHING")
+	for _, p := range pairs {
+		if _, err := tx.ExecContext(ctx, q, p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// pid returns the id of parameter code of typ, 0 when it has none.
+func (st *searchState) pid(typ, code string) int64 { return st.pids[typ][code] }
+
+// indexTable describes one index table for inserts and deletes.
+type indexTable struct {
+	name string
+	cols []string
+}
+
+// Index tables, in the order of their insert statements.
+const (
+	tString = iota
+	tToken
+	tDate
+	tNumber
+	tQuantity
+	tReference
+	tURI
+	tComposite
+	nTables
+)
+
+var indexTables = [nTables]indexTable{
+	tString:    {"idx_string", []string{"pid", "rid", "norm", "exact"}},
+	tToken:     {"idx_token", []string{"pid", "rid", "system", "code", "text"}},
+	tDate:      {"idx_date", []string{"pid", "rid", "low", "high"}},
+	tNumber:    {"idx_number", []string{"pid", "rid", "value", "low", "high"}},
+	tQuantity:  {"idx_quantity", []string{"pid", "rid", "value", "system", "code", "unit", "cvalue", "ccode"}},
+	tReference: {"idx_reference", []string{"pid", "rid", "target_type", "target_id", "url"}},
+	tURI:       {"idx_uri", []string{"pid", "rid", "uri"}},
+	tComposite: {"idx_composite", compositeCols()},
+}
+
+func compositeCols() []string {
+	cols := []string{"pid", "rid"}
+	for i := 1; i <= maxComponents; i++ {
+		n := strconv.Itoa(i)
+		cols = append(cols, "s"+n, "c"+n, "lo"+n, "hi"+n, "cc"+n, "cv"+n)
+	}
+	return cols
+}
+
+// maxComponents is the most components a composite row holds (R4's
+// MolecularSequence coordinates have three).
+const maxComponents = 3
+
+// maxRowsPerInsert bounds the rows of one multi-row INSERT.
+const maxRowsPerInsert = 32
+
+type insertKey struct{ table, rows int }
+
+func insertSQL(d dialect, t int, rows int) string {
+	tb := indexTables[t]
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + tb.name + " (" + strings.Join(tb.cols, ", ") + ") VALUES ")
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(tb.cols)), ", ") + ")"
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return d.rebind(b.String())
+}
+
+func (s *Store) prepareDeletes(ctx context.Context) error {
+	for _, tb := range indexTables {
+		st, err := s.w.PrepareContext(ctx, "DELETE FROM "+tb.name+" WHERE rid = ?")
+		if err != nil {
+			return fmt.Errorf("prepare index delete: %w", err)
+		}
+		s.search.del = append(s.search.del, st)
+	}
+	return nil
+}
+
+// prepareInserts prepares, on SQLite, the multi-row insert of every table
+// for every row count up to maxRowsPerInsert. They must exist before the
+// first write: the single writer connection is busy inside a transaction,
+// so nothing can be prepared on it then.
+func (s *Store) prepareInserts(ctx context.Context) error {
+	for t := range nTables {
+		for n := 1; n <= maxRowsPerInsert; n++ {
+			p, err := s.w.PrepareContext(ctx, insertSQL(s.d, t, n))
+			if err != nil {
+				return fmt.Errorf("prepare index insert: %w", err)
+			}
+			s.search.stmts[insertKey{t, n}] = p
+		}
+	}
+	return nil
+}
+
+func (st *searchState) close() {
+	for _, p := range st.stmts {
+		p.Close()
+	}
+	st.stmts = nil
+	for _, p := range st.del {
+		p.Close()
+	}
+	st.del = nil
+}
+
+// index replaces the index rows of resource rid with those of body, the
+// version just written; a nil body (a deletion) only removes them. fresh
+// says that rid is new, so there is nothing to remove.
+func (t *tx) index(ctx context.Context, rid int64, typ string, body []byte, fresh bool) error {
+	if !fresh {
+		if err := t.unindex(ctx, rid); err != nil {
+			return err
+		}
+	}
+	if body == nil {
+		return nil
+	}
+	return t.insertRows(ctx, rid, typ, body)
+}
+
+// unindex removes every index row of rid.
+func (t *tx) unindex(ctx context.Context, rid int64) error {
+	st := &t.s.search
+	for i, tb := range indexTables {
+		var err error
+		if t.s.d.pg {
+			_, err = t.tx.ExecContext(ctx, "DELETE FROM "+tb.name+" WHERE rid = $1", rid)
+		} else {
+			_, err = t.tx.StmtContext(ctx, st.del[i]).ExecContext(ctx, rid)
+		}
+		if err != nil {
+			return fmt.Errorf("unindex %s: %w", tb.name, err)
+		}
+	}
+	return nil
+}
+
+// insertRows extracts the rows of body and inserts them.
+func (t *tx) insertRows(ctx context.Context, rid int64, typ string, body []byte) error {
+	st := &t.s.search
+	x, _ := st.extractors.Get().(*search.Extractor)
+	if x == nil {
+		x = search.NewExtractor()
+	}
+	defer st.extractors.Put(x)
+	rows, err := x.Extract(typ, body)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", typ, err)
+	}
+	var b rowBuffer
+	b.build(st, typ, rid, rows)
+	for tbl := range b.args {
+		if err := t.insertTable(ctx, tbl, b.args[tbl]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertTable inserts the flattened rows args into table tbl, in
+// statements of at most maxRowsPerInsert rows.
+func (t *tx) insertTable(ctx context.Context, tbl int, args []any) error {
+	width := len(indexTables[tbl].cols)
+	for len(args) > 0 {
+		n := min(len(args)/width, maxRowsPerInsert)
+		chunk := args[:n*width]
+		args = args[n*width:]
+		var err error
+		if t.s.d.pg {
+			_, err = t.tx.ExecContext(ctx, insertSQL(t.s.d, tbl, n), chunk...)
+		} else {
+			_, err = t.tx.StmtContext(ctx, t.s.search.stmts[insertKey{tbl, n}]).ExecContext(ctx, chunk...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", indexTables[tbl].name, err)
+		}
+	}
+	return nil
+}
+
+// rowBuffer holds the flattened insert arguments of one resource, per
+// table.
+type rowBuffer struct {
+	args [nTables][]any
+}
+
+func (b *rowBuffer) add(tbl int, vals ...any) { b.args[tbl] = append(b.args[tbl], vals...) }
+
+// build converts extracted rows into insert arguments, dropping rows of
+// parameters without a pid (_id and _lastUpdated, read from resources).
+func (b *rowBuffer) build(st *searchState, typ string, rid int64, rows *search.Rows) {
+	pids := st.pids[typ]
+	for _, r := range rows.Strings {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tString, pid, rid, r.Norm, r.Exact)
+		}
+	}
+	for _, r := range rows.Tokens {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tToken, pid, rid, r.System, r.Code, r.Text)
+		}
+	}
+	for _, r := range rows.Dates {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tDate, pid, rid, r.Low, r.High)
+		}
+	}
+	for _, r := range rows.Numbers {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tNumber, pid, rid, finite(r.Value, r.Low, r.High), r.Low, r.High)
+		}
+	}
+	for _, r := range rows.Quantities {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tQuantity, pid, rid, finite(r.Value, r.Low, r.High), r.System, r.Code, r.Unit,
+				finite(r.Canonical.Value, r.Canonical.Low, r.Canonical.High), r.CanonicalCode)
+		}
+	}
+	for _, r := range rows.References {
+		if pid := pids[r.Param]; pid != 0 {
+			typ, id := r.Type, r.ID
+			if r.URL != "" {
+				typ, id = "", "" // absolute: matched by URL only
+			}
+			b.add(tReference, pid, rid, typ, id, r.URL)
+		}
+	}
+	for _, r := range rows.URIs {
+		if pid := pids[r.Param]; pid != 0 {
+			b.add(tURI, pid, rid, r.URI)
+		}
+	}
+	for _, r := range rows.Composites {
+		if pid := pids[r.Param]; pid != 0 && len(r.Parts) <= maxComponents {
+			b.add(tComposite, pid, rid)
+			for i := 0; i < maxComponents; i++ {
+				var c compositeCell
+				if i < len(r.Parts) {
+					c = cellOf(r.Parts[i])
+				}
+				b.add(tComposite, c.s, c.c, c.lo, c.hi, c.cc, c.cv)
+			}
+		}
+	}
+}
+
+// finite is a number row's comparable value: the value itself, or for a
+// Range open on one side its closed bound (the midpoint of an open range
+// is infinite or NaN, which no comparison should see).
+func finite(v, lo, hi float64) float64 {
+	switch {
+	case !math.IsInf(v, 0) && !math.IsNaN(v):
+		return v
+	case !math.IsInf(lo, 0):
+		return lo
+	case !math.IsInf(hi, 0):
+		return hi
+	}
+	return 0
+}
+
+// compositeCell is one component of a composite row in the columns of
+// idx_composite.
+type compositeCell struct {
+	s, c   string
+	lo, hi float64
+	cc     string
+	cv     float64
+}
+
+func cellOf(v search.Value) compositeCell {
+	switch v.Type {
+	case search.TypeToken:
+		return compositeCell{s: v.Token.System, c: v.Token.Code}
+	case search.TypeString:
+		return compositeCell{c: v.String.Norm}
+	case search.TypeReference:
+		return compositeCell{c: refKey(v.Reference)}
+	case search.TypeURI:
+		return compositeCell{c: v.URI}
+	case search.TypeDate:
+		return compositeCell{lo: float64(v.Date.Low), hi: float64(v.Date.High)}
+	case search.TypeNumber:
+		x := finite(v.Number.Value, v.Number.Low, v.Number.High)
+		return compositeCell{lo: x, hi: x}
+	case search.TypeQuantity:
+		q := v.Quantity
+		x := finite(q.Value, q.Low, q.High)
+		return compositeCell{s: q.System, c: q.Code, lo: x, hi: x, cc: q.CanonicalCode,
+			cv: finite(q.Canonical.Value, q.Canonical.Low, q.Canonical.High)}
+	}
+	return compositeCell{}
+}
+
+// refKey is how a reference component is stored in a composite row: its
+// URL, or Type/id.
+func refKey(r search.ReferenceValue) string {
+	if r.URL != "" {
+		return r.URL
+	}
+	return r.Type + "/" + r.ID
+}
