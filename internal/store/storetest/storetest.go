@@ -44,6 +44,7 @@ func RunTests(t *testing.T, newDB func(t testing.TB) Opener) {
 		{"Replay", testReplay},
 		{"SigningKeys", testSigningKeys},
 		{"Restart", testRestart},
+		{"ExportJobLifecycle", testExportJobLifecycle}, {"ExportLimitAndPolls", testExportLimitAndPolls}, {"ExportLeaseFencing", testExportLeaseFencing}, {"ExportCancel", testExportCancel}, {"ExportConcurrentClaims", testExportConcurrentClaims}, {"ExportSnapshot", testExportSnapshot}, {"ExportSnapshotInFlight", testExportSnapshotInFlight}, {"ExportRestart", testExportRestart},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
