@@ -52,6 +52,7 @@ in-flight requests and exits 0.`,
 				"data-dir": "FHIRGATE_DATA_DIR", "root-secret": "FHIRGATE_ROOT_SECRET",
 				"allow-private-jwks": "FHIRGATE_ALLOW_PRIVATE_JWKS", "log-format": "FHIRGATE_LOG_FORMAT",
 				"log-level": "FHIRGATE_LOG_LEVEL", "max-body": "FHIRGATE_MAX_BODY",
+				"token-rate-client": "FHIRGATE_TOKEN_RATE_CLIENT", "token-rate-address": "FHIRGATE_TOKEN_RATE_ADDRESS",
 			}); err != nil {
 				return err
 			}
@@ -80,6 +81,8 @@ in-flight requests and exits 0.`,
 	f.StringVar(&logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.Int64Var(&maxBody, "max-body", 16<<20, "largest accepted request body in bytes")
+	f.Float64Var(&cfg.TokenRatePerClient, "token-rate-client", 0, "token requests per second allowed per client id (default 100, burst 5 s worth)")
+	f.Float64Var(&cfg.TokenRatePerAddress, "token-rate-address", 0, "token requests per second allowed per remote address (default 200, burst 5 s worth)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
 }

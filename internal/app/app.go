@@ -38,6 +38,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain of in-flight requests on stop.
 	ShutdownTimeout time.Duration
+	// TokenRatePerClient and TokenRatePerAddress limit /auth/token in
+	// requests per second (0: the defaults, 100 per client and 200 per
+	// address, with bursts of five seconds' worth).
+	TokenRatePerClient, TokenRatePerAddress float64
 	Logger          *slog.Logger
 }
 

@@ -36,7 +36,7 @@ func (a *App) buildAuth(ctx context.Context) error {
 		Replay:  a.store,
 		Keyring: kr,
 		JWKS:    cache,
-		Limits:  authserver.NewTokenLimiter(authserver.TokenLimiterConfig{}),
+		Limits:  authserver.NewTokenLimiter(tokenLimits(a.cfg)),
 		Logger:  a.log,
 	})
 	if err != nil {
@@ -45,6 +45,19 @@ func (a *App) buildAuth(ctx context.Context) error {
 	engine := policy.NewEngine(nil, policy.WithLogger(a.log))
 	a.auth = &authParts{server: srv, keyring: kr, policies: engine, decider: access.New(engine, a.log)}
 	return a.reloadPolicies(ctx)
+}
+
+// tokenLimits turns the configured rates into limiter settings with a
+// burst of five seconds' worth.
+func tokenLimits(c Config) authserver.TokenLimiterConfig {
+	var l authserver.TokenLimiterConfig
+	if c.TokenRatePerClient > 0 {
+		l.PerClient, l.ClientBurst = c.TokenRatePerClient, int(5*c.TokenRatePerClient)+1
+	}
+	if c.TokenRatePerAddress > 0 {
+		l.PerAddress, l.AddressBurst = c.TokenRatePerAddress, int(5*c.TokenRatePerAddress)+1
+	}
+	return l
 }
 
 // reloadPolicies parses every stored AccessPolicy and swaps the engine's

@@ -41,7 +41,7 @@ func BenchmarkCreate(b *testing.B) {
 	for _, be := range testdb.Backends() {
 		b.Run(be.Name, func(b *testing.B) {
 			s := ts.Start(b, be.NewURL(b))
-			b.SetParallelism(8)
+			b.SetParallelism(benchParallelism)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -65,7 +65,7 @@ func BenchmarkRead(b *testing.B) {
 					strings.Replace(benchObservation, `"status"`, fmt.Sprintf(`"id":"o%d","status"`, i), 1), 201)
 			}
 			var next atomic.Int64
-			b.SetParallelism(8)
+			b.SetParallelism(benchParallelism)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -77,3 +77,7 @@ func BenchmarkRead(b *testing.B) {
 		})
 	}
 }
+
+// benchParallelism is goroutines per GOMAXPROCS for the HTTP benchmarks:
+// 32 concurrent clients on 2 cores, the concurrency a busy server sees.
+const benchParallelism = 16

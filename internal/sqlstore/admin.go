@@ -161,18 +161,15 @@ func (s *Store) deleteDoc(ctx context.Context, q, id string) error {
 }
 
 func (s *Store) adminTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE config_revision SET rev = rev + 1 WHERE id = 1"); err != nil {
-		return fmt.Errorf("bump config revision: %w", err)
-	}
-	return tx.Commit()
+	return s.inWriteTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE config_revision SET rev = rev + 1 WHERE id = 1"); err != nil {
+			return fmt.Errorf("bump config revision: %w", err)
+		}
+		return nil
+	})
 }
 
 // ConfigRevision returns the number of client and policy changes so far.

@@ -29,39 +29,33 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error)
 
 // PutSigningKey inserts a key; ErrExists when its kid is taken.
 func (s *Store) PutSigningKey(ctx context.Context, k store.SigningKey) error {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`INSERT INTO signing_keys (kid, alg, private_key, created_at, sign_until, verify_until)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`),
+	return s.execAffecting(ctx, store.ErrExists, `INSERT INTO signing_keys (kid, alg, private_key, created_at, sign_until, verify_until)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`,
 		k.KID, k.Alg, k.Private, micros(k.CreatedAt), micros(k.SignUntil), micros(k.VerifyUntil))
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrExists
-	}
-	return nil
 }
 
 // UpdateSigningKey changes the validity window of a stored key.
 func (s *Store) UpdateSigningKey(ctx context.Context, k store.SigningKey) error {
-	res, err := s.w.ExecContext(ctx, s.d.rebind("UPDATE signing_keys SET sign_until = ?, verify_until = ? WHERE kid = ?"),
+	return s.execAffecting(ctx, store.ErrNotFound, "UPDATE signing_keys SET sign_until = ?, verify_until = ? WHERE kid = ?",
 		micros(k.SignUntil), micros(k.VerifyUntil), k.KID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
 }
 
 // DeleteSigningKey removes a key.
 func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
-	res, err := s.w.ExecContext(ctx, s.d.rebind("DELETE FROM signing_keys WHERE kid = ?"), kid)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return s.execAffecting(ctx, store.ErrNotFound, "DELETE FROM signing_keys WHERE kid = ?", kid)
+}
+
+// execAffecting runs one write statement and returns none when it changed
+// no row.
+func (s *Store) execAffecting(ctx context.Context, none error, q string, args ...any) error {
+	return s.exec(ctx, func(ctx context.Context, x execer) error {
+		res, err := x.ExecContext(ctx, s.d.rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return none
+		}
+		return nil
+	})
 }

@@ -163,19 +163,9 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 }
 
 func (s *Store) writeOnce(ctx context.Context, fn func(store.Tx) error) error {
-	sqlTx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	t := &tx{s: s, tx: sqlTx}
-	if err := fn(t); err != nil {
-		sqlTx.Rollback()
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.inWriteTx(ctx, func(_ context.Context, sqlTx *sql.Tx) error {
+		return fn(&tx{s: s, tx: sqlTx})
+	})
 }
 
 // tx implements store.Tx.

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -50,6 +51,12 @@ type Store struct {
 
 	stmts  stmts
 	search searchState
+
+	// SQLite group commit (groupcommit.go).
+	writes     chan *writeReq
+	stopWriter chan struct{}
+	writerDone chan struct{}
+	stopOnce   sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -88,6 +95,9 @@ func Open(ctx context.Context, dbURL string, opts Options) (*Store, error) {
 	if err := s.initSearch(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if !s.d.pg {
+		s.startCommitter()
 	}
 	return s, nil
 }
@@ -172,6 +182,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connection pools.
 func (s *Store) Close() error {
 	var errs []error
+	s.stopCommitter()
 	s.stmts.close()
 	s.search.close()
 	if s.r != nil && s.r != s.w {
