@@ -42,7 +42,7 @@ type Config struct {
 	// requests per second (0: the defaults, 100 per client and 200 per
 	// address, with bursts of five seconds' worth).
 	TokenRatePerClient, TokenRatePerAddress float64
-	Logger          *slog.Logger
+	Logger                                  *slog.Logger
 }
 
 // withDefaults fills in what the contract leaves to defaults.
