@@ -120,8 +120,23 @@ func (s *Server) dispatchFHIR(w http.ResponseWriter, r *http.Request, seg []stri
 }
 
 func (s *Server) typeLevel(w http.ResponseWriter, r *http.Request, typ string, route func(string, ...string) bool) error {
-	if !route("/fhir/{type}", http.MethodGet, http.MethodPost, http.MethodHead) {
+	if !route("/fhir/{type}", http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete) {
 		return nil
+	}
+	switch r.Method {
+	case http.MethodPut: // conditional update (R4 http.html#cond-update)
+		if err := checkContentType(r); err != nil {
+			return err
+		}
+		body, err := s.readBody(r)
+		if err != nil {
+			return err
+		}
+		res, err := s.fhir.UpdateConditional(r.Context(), typ, r.URL.Query(), body, r.Header.Get("If-Match"))
+		return s.finish(w, r, res, err)
+	case http.MethodDelete: // conditional delete (R4 http.html#cond-delete)
+		res, err := s.fhir.DeleteConditional(r.Context(), typ, r.URL.Query())
+		return s.finish(w, r, res, err)
 	}
 	if r.Method == http.MethodPost {
 		if err := checkContentType(r); err != nil {

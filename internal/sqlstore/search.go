@@ -266,10 +266,11 @@ func (c *compiler) pageSQL(m *matchSQL, keys []sortKey, cur *cursor, backward bo
 	}
 	inner := "SELECT DISTINCT t0.rid FROM " + m.from + " WHERE " + where
 	var cols, order []string
+	var keyArgs []any // the key expressions precede the inner query in the text
 	for i, k := range keys {
 		n := strconv.Itoa(i)
 		expr, kargs := c.sortExpr(k, "m.rid")
-		args = append(args, kargs...)
+		keyArgs = append(keyArgs, kargs...)
 		cols = append(cols, "("+expr+") AS k"+n)
 		desc := k.desc != backward
 		dir := "ASC"
@@ -287,6 +288,7 @@ func (c *compiler) pageSQL(m *matchSQL, keys []sortKey, cur *cursor, backward bo
 		rdir = "DESC"
 	}
 	order = append(order, "rid "+rdir)
+	args = append(keyArgs, args...)
 	mid := "SELECT m.rid, " + strings.Join(cols, ", ") + " FROM (" + inner + ") m"
 	var outCols []string
 	for i, k := range keys {
