@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fhirgate/fhirgate/internal/export"
 	"github.com/fhirgate/fhirgate/internal/fhirapi"
-	"github.com/fhirgate/fhirgate/internal/fhirsearch"
 	"github.com/fhirgate/fhirgate/internal/httpapi"
 	"github.com/fhirgate/fhirgate/internal/sqlstore"
 )
@@ -44,6 +44,8 @@ type Config struct {
 	// address, with bursts of five seconds' worth).
 	TokenRatePerClient, TokenRatePerAddress float64
 	Logger                                  *slog.Logger
+	// Export configures Bulk Data export (export.go).
+	Export ExportConfig
 }
 
 // withDefaults fills in what the contract leaves to defaults.
@@ -96,6 +98,7 @@ type App struct {
 	baseURL  string
 	closers  []func() error
 	auth     *authParts
+	export   *export.Service
 	// background holds the loops Run starts and stops with the server.
 	background []func(ctx context.Context)
 }
@@ -143,11 +146,12 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.background = append(a.background, a.watchConfig, a.maintain)
 	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider})
-	search := fhirsearch.New(fhirsearch.Config{Store: a.store, Base: a.fhir.Base(), Authorizer: a.auth.decider, Restrictor: a.auth.decider})
-	a.fhir.SetSearcher(search)
-	a.fhir.SetConditionalMatcher(search)
-	a.fhir.AddCapabilities(search.Capabilities)
+	mount, err := a.newExport(ctx)
+	if err != nil {
+		return fmt.Errorf("bulk export: %w", err)
+	}
 	a.http = httpapi.New(httpapi.Config{
+		Mount:      mount,
 		FHIR:       a.fhir,
 		Store:      a.store,
 		RootSecret: a.cfg.RootSecret,
@@ -168,6 +172,7 @@ func (a *App) build(ctx context.Context) error {
 		Gatherer:     reg,
 		Started:      time.Now(),
 	})
+	a.wireExport()
 	a.server = &http.Server{
 		Handler:           a.http,
 		ReadHeaderTimeout: 10 * time.Second,
