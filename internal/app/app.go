@@ -22,6 +22,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/internal/export"
 	"github.com/fhirgate/fhirgate/internal/fhirapi"
+	"github.com/fhirgate/fhirgate/internal/fhirsearch"
 	"github.com/fhirgate/fhirgate/internal/httpapi"
 	"github.com/fhirgate/fhirgate/internal/sqlstore"
 )
@@ -146,6 +147,10 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.background = append(a.background, a.watchConfig, a.maintain)
 	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider})
+	search := fhirsearch.New(fhirsearch.Config{Store: a.store, Base: a.fhir.Base(), Authorizer: a.auth.decider, Restrictor: a.auth.decider})
+	a.fhir.SetSearcher(search)
+	a.fhir.SetConditionalMatcher(search)
+	a.fhir.AddCapabilities(search.Capabilities)
 	mount, err := a.newExport(ctx)
 	if err != nil {
 		return fmt.Errorf("bulk export: %w", err)
