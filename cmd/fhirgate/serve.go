@@ -33,6 +33,7 @@ func newServeCmd() *cobra.Command {
 	var cfg app.Config
 	var logFormat, logLevel string
 	var maxBody int64
+	var exportEnv map[string]string // --export-* flags → FHIRGATE_EXPORT_*
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the FHIR server and its SMART Backend Services authorization server",
@@ -56,6 +57,9 @@ in-flight requests and exits 0.`,
 			}); err != nil {
 				return err
 			}
+			if err := envDefaults(cmd.Flags(), exportEnv); err != nil {
+				return err
+			}
 			logger, err := app.NewLogger(os.Stderr, logFormat, logLevel)
 			if err != nil {
 				return err
@@ -71,6 +75,7 @@ in-flight requests and exits 0.`,
 		},
 	}
 	f := cmd.Flags()
+	exportEnv = app.ExportFlags(f, &cfg.Export)
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address HOST:PORT")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "public base URL (default http://<addr>); token aud, Location, status and file URLs are built from it")
 	f.StringVar(&cfg.DB, "db", "", "database: sqlite:PATH or postgres://user:pass@host/db (default sqlite:<data-dir>/fhirgate.db)")
