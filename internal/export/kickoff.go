@@ -66,7 +66,7 @@ func (s *Service) kickoff(r *http.Request, level Level, groupID string) (string,
 	if err != nil {
 		return "", err
 	}
-	q, err := parseRequest(raw, level, groupID, lenient, s.now())
+	q, err := parseRequest(raw, level, groupID, r.Method == http.MethodPost, lenient, s.now())
 	if err != nil {
 		return "", err
 	}

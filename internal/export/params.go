@@ -224,9 +224,15 @@ func parameterValue(p parameter) (string, error) {
 }
 
 // parseRequest validates the parameters of a kick-off at level (groupID
-// for Group exports). now bounds _since.
-func parseRequest(params url.Values, level Level, groupID string, lenient bool, now time.Time) (*request, error) {
+// for Group exports); post says they came in a Parameters body. now
+// bounds _since.
+func parseRequest(params url.Values, level Level, groupID string, post, lenient bool, now time.Time) (*request, error) {
 	q := &request{level: level, groupID: groupID, lenient: lenient, format: fhir.MediaNDJSON}
+	if _, ok := params["patient"]; ok && !post {
+		// The OperationDefinitions declare patient for POST only: a
+		// Reference does not fit a query string.
+		return nil, fhir.Invalid("the patient parameter is accepted in a POST Parameters body only")
+	}
 	names := make([]string, 0, len(params))
 	for k := range params {
 		names = append(names, k)
