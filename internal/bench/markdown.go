@@ -123,11 +123,11 @@ func (rep *Report) growthMarkdown() string {
 	for _, run := range rep.Runs {
 		cells := []string{thousands(float64(run.Resources)), "—", "—", "—", "—", "—", "—"}
 		for _, r := range run.Results {
-			ok := r.Available && r.Error == "" && r.Latency != nil
 			switch {
-			case !ok:
+			case !r.Available || r.Error != "" || r.Count == 0:
 			case r.Scenario == ScenarioExport:
 				cells[1], cells[2], cells[3] = fmtDuration(r.Elapsed), thousands(r.Rate), fmtBytes(r.PeakRSS)
+			case r.Latency == nil:
 			case r.Scenario == ScenarioSearchToken:
 				cells[4] = fmtDuration(r.Latency.P50) + " / " + fmtDuration(r.Latency.P99)
 			case r.Scenario == ScenarioSearchDate:
@@ -214,16 +214,19 @@ func fmtDuration(d time.Duration) string {
 	}
 }
 
-// sig3 formats v (>= 1) with three significant digits.
+// sig3 formats v (>= 1) with up to three significant digits: 20, 2.5,
+// 1.25, 347.
 func sig3(v float64) string {
+	var s string
 	switch {
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
 	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
+		s = fmt.Sprintf("%.1f", v)
 	default:
-		return fmt.Sprintf("%.2f", v)
+		s = fmt.Sprintf("%.2f", v)
 	}
+	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }
 
 // fmtBytes renders a byte count in binary units.
@@ -237,7 +240,7 @@ func fmtBytes(n int64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return sig3(float64(n)/float64(div)) + " " + string("KMGTPE"[exp]) + "iB"
 }
 
 // thousands renders v rounded to an integer with thousands separators.

@@ -76,6 +76,9 @@ func runSize(ctx context.Context, cfg Config, work string, size int) (*SizeRun, 
 	// The load scenario is the data preparation itself: it runs whether
 	// or not it is reported, since the other scenarios need the data.
 	load := s.loadDB(ctx)
+	load.Target = targetFor(ScenarioLoad, db.Backend, data.Total)
+	load.judge()
+	log.Info("scenario done", "scenario", ScenarioLoad, "verdict", load.Verdict, "rate", fmt.Sprintf("%.0f", load.Rate), "error", load.Error)
 	if has(cfg.Scenarios, ScenarioLoad) {
 		run.Results = append(run.Results, load)
 	}
