@@ -177,6 +177,7 @@ func (a *App) build(ctx context.Context) error {
 		Gatherer:     reg,
 		Started:      time.Now(),
 	})
+	a.http.AddOperation(fhirsearch.ReindexOperation(a.store))
 	a.wireExport()
 	a.server = &http.Server{
 		Handler:           a.http,

@@ -332,3 +332,25 @@ func TestCapabilityStatement(t *testing.T) {
 		t.Fatal("no Observation in the CapabilityStatement")
 	})
 }
+
+func TestReindexOperation(t *testing.T) {
+	eachServer(t, func(t *testing.T, s *ts.Server) {
+		seedSmall(t, s)
+		s.Do(ts.Req{Method: "GET", Path: "/fhir/$reindex", Auth: "none"}).Expect(t, 401)
+		st := s.Do(ts.Req{Method: "GET", Path: "/fhir/$reindex"}).Expect(t, 200).JSON(t)
+		if st["resourceType"] != "Parameters" || st["parameter"] != nil {
+			t.Fatalf("status of a current index: %v", st)
+		}
+		res := s.Do(ts.Req{Method: "POST", Path: "/fhir/$reindex?_type=Patient"}).Expect(t, 200).JSON(t)
+		if got := fmt.Sprint(res["parameter"]); !strings.Contains(got, "valueInteger:3") || !strings.Contains(got, "valueString:Patient") {
+			t.Fatalf("POST $reindex: %v", res)
+		}
+		r := s.Do(ts.Req{Method: "POST", Path: "/fhir/$reindex?_type=Nope"}).Expect(t, 400)
+		if d := r.Outcome(t); d != `_type: "Nope" is not a resource type` {
+			t.Fatalf("bad type: %q", d)
+		}
+		if b := get(t, s, "/fhir/Patient?name=fama"); len(b.ids("match")) != 1 {
+			t.Fatalf("search after reindex: %v", b.ids("match"))
+		}
+	})
+}
