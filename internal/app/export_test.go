@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,4 +222,315 @@ func TestExportSystemLevel(t *testing.T) {
 	}, func(c *app.Config) { c.Export.FileMaxResources = 50 })
 }
 
-var _ = filepath.Join
+// kickoff starts an export by hand; it returns the response.
+func kickoff(s *ts.Server, auth, method, path, body string, hdr map[string]string) *ts.Response {
+	h := map[string]string{"Accept": "application/fhir+json", "Prefer": "respond-async"}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	return s.Do(ts.Req{Method: method, Path: path, Body: body, Header: h, Auth: auth})
+}
+
+// statusPath turns an absolute status or file URL into a path of s.
+func statusPath(t *testing.T, s *ts.Server, u string) string {
+	t.Helper()
+	p, ok := strings.CutPrefix(u, s.URL)
+	if !ok {
+		t.Fatalf("URL %q is not under %s", u, s.URL)
+	}
+	return p
+}
+
+// waitDone polls a status URL, honouring Retry-After, until the export
+// completes; it returns the manifest response.
+func waitDone(t *testing.T, s *ts.Server, auth, statusURL string) *ts.Response {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		r := s.Do(ts.Req{Method: "GET", Path: statusPath(t, s, statusURL), Auth: auth})
+		switch r.StatusCode {
+		case 200:
+			return r
+		case 202, 429:
+			time.Sleep(retryAfter(r))
+		default:
+			t.Fatalf("status: %d %s", r.StatusCode, r.Body)
+		}
+	}
+	t.Fatal("export not done after a minute")
+	return nil
+}
+
+func retryAfter(r *ts.Response) time.Duration {
+	n, _ := strconv.Atoi(r.Header.Get("Retry-After"))
+	return time.Duration(max(n, 1)) * time.Second
+}
+
+// manifestOf decodes a manifest response.
+func manifestOf(t *testing.T, r *ts.Response) *bulk.Manifest {
+	t.Helper()
+	var m bulk.Manifest
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("manifest: %v\n%s", err, r.Body)
+	}
+	m.Raw = r.Body
+	return &m
+}
+
+// idsOf returns the ids of NDJSON lines.
+func idsOf(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		var r struct{ ID string }
+		json.Unmarshal([]byte(l), &r)
+		out = append(out, r.ID)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// patientRefs returns the ids of the Patients a stored resource names
+// anywhere (the seed puts them only behind compartment parameters).
+func patientRefs(body []byte) []string {
+	var out []string
+	s := string(body)
+	for {
+		i := strings.Index(s, `"Patient/`)
+		if i < 0 {
+			return out
+		}
+		s = s[i+9:]
+		out = append(out, s[:strings.IndexByte(s, '"')])
+	}
+}
+
+// inCompartments is the expected content of a Patient or Group export:
+// the resources of compartment types that name one of the patients (all
+// when patients is nil), and those Patients.
+func inCompartments(d dataset, patients map[string]bool) dataset {
+	out := dataset{}
+	for _, typ := range compartmentTypes() {
+		for id, body := range d[typ] {
+			in := typ == "Patient" && (patients == nil || patients[id])
+			for _, p := range patientRefs(body) {
+				in = in || patients == nil || patients[p]
+			}
+			if in {
+				if out[typ] == nil {
+					out[typ] = map[string][]byte{}
+				}
+				out[typ][id] = body
+			}
+		}
+	}
+	return out
+}
+
+// TestExportPatientAndGroupLevel: Patient- and Group-level exports hold
+// exactly the Patient compartments of all patients, of the Group's
+// members, or of the patients named, and nothing else.
+func TestExportPatientAndGroupLevel(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 10)
+		c := bulkFor(s, rootHTTP())
+		_, got := exported(t, c, bulk.Request{Level: bulk.Patient})
+		want := inCompartments(d, nil)
+		assertExact(t, got, want, sortedKeys(want))
+		if len(got["Organization"]) != 0 || len(got["Practitioner"]) != 0 {
+			t.Fatalf("a Patient export holds types outside the compartment")
+		}
+
+		// A Group with at least two members but not everyone.
+		var group string
+		members := map[string]bool{}
+		for _, g := range seed.Groups(7) {
+			clear(members)
+			for _, p := range patientRefs(d["Group"][g.ID]) {
+				members[p] = true
+			}
+			if len(members) >= 2 && len(members) < len(d["Patient"]) {
+				group = g.ID
+				break
+			}
+		}
+		if group == "" {
+			t.Fatal("no Group with a proper subset of the patients of at least two")
+		}
+		res, got := exported(t, c, bulk.Request{GroupID: group})
+		want = inCompartments(d, members)
+		assertExact(t, got, want, sortedKeys(want))
+		if !strings.HasSuffix(res.Manifest.Request, "/fhir/Group/"+group+"/$export") {
+			t.Fatalf("request %s", res.Manifest.Request)
+		}
+
+		// patient restricts both levels (POST only).
+		var two []string
+		for _, id := range sortedKeys(members)[:2] {
+			two = append(two, "Patient/"+id)
+		}
+		pick := map[string]bool{strings.TrimPrefix(two[0], "Patient/"): true, strings.TrimPrefix(two[1], "Patient/"): true}
+		res, got = exported(t, c, bulk.Request{Level: bulk.Patient, Patients: two, Types: []string{"Patient", "Observation", "Group"}})
+		want = inCompartments(d, pick)
+		assertExact(t, got, want, []string{"Patient", "Observation", "Group"})
+		if !strings.HasSuffix(res.Manifest.Request, "/fhir/Patient/$export") {
+			t.Fatalf("a POST kick-off's request has no parameters: %s", res.Manifest.Request)
+		}
+		_, got = exported(t, c, bulk.Request{GroupID: group, Patients: two[:1], Types: []string{"Patient", "Condition"}})
+		want = inCompartments(d, map[string]bool{strings.TrimPrefix(two[0], "Patient/"): true})
+		assertExact(t, got, want, []string{"Patient", "Condition"})
+
+		// A non-member, an unknown patient, an unknown Group.
+		var outsider string
+		for id := range d["Patient"] {
+			if !members[id] {
+				outsider = id
+			}
+		}
+		params := `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/` + outsider + `"}}]}`
+		d1 := kickoff(s, "", "POST", "/fhir/Group/"+group+"/$export", params, nil).Expect(t, 400).Outcome(t)
+		if !strings.Contains(d1, "not a member") {
+			t.Fatalf("non-member: %s", d1)
+		}
+		params = `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/nobody"}}]}`
+		kickoff(s, "", "POST", "/fhir/Patient/$export", params, nil).Expect(t, 400)
+		kickoff(s, "", "GET", "/fhir/Group/no-such-group/$export", "", nil).Expect(t, 404).Outcome(t)
+		kickoff(s, "", "GET", "/fhir/Patient/$export?_type=Organization", "", nil).Expect(t, 400).Outcome(t)
+	})
+}
+
+// TestExportParameters: _type, _since with deletions, _elements,
+// _outputFormat, includeAssociatedData, lenient handling.
+func TestExportParameters(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 3)
+		c := bulkFor(s, rootHTTP())
+		_, got := exported(t, c, bulk.Request{Types: []string{"Patient", "Observation"}})
+		assertExact(t, got, d, []string{"Patient", "Observation"})
+		for _, f := range []string{"application/fhir+ndjson", "application/ndjson", "ndjson"} {
+			if _, got := exported(t, c, bulk.Request{OutputFormat: f, Types: []string{"Patient"}}); len(got["Patient"]) != 3 {
+				t.Fatalf("_outputFormat=%s: %d patients", f, len(got["Patient"]))
+			}
+		}
+
+		// _since: changes after it, and deletions as transaction Bundles.
+		since := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		obs := sortedKeys(d["Observation"])
+		s.Do(ts.Req{Method: "PUT", Path: "/fhir/Observation/" + obs[0], Body: string(d["Observation"][obs[0]])}).Expect(t, 200)
+		s.Do(ts.Req{Method: "DELETE", Path: "/fhir/Observation/" + obs[1]}).Expect(t, 204)
+		s.Do(ts.Req{Method: "DELETE", Path: "/fhir/Condition/" + sortedKeys(d["Condition"])[0]}).Expect(t, 204)
+		res, got := exported(t, c, bulk.Request{Since: since})
+		if ids := idsOf(got["Observation"]); len(ids) != 1 || ids[0] != obs[0] || len(got) != 2 {
+			t.Fatalf("_since export: %v", got)
+		}
+		if len(res.Manifest.Deleted) != 2 {
+			t.Fatalf("deleted files %s", res.Manifest.Raw)
+		}
+		var urls []string
+		for _, l := range got["deleted"] {
+			var b struct {
+				ResourceType, Type string
+				Entry              []struct{ Request struct{ Method, URL string } }
+			}
+			json.Unmarshal([]byte(l), &b)
+			if b.ResourceType != "Bundle" || b.Type != "transaction" || len(b.Entry) != 1 || b.Entry[0].Request.Method != "DELETE" {
+				t.Fatalf("deleted line %s", l)
+			}
+			urls = append(urls, b.Entry[0].Request.URL)
+		}
+		sort.Strings(urls)
+		if want := []string{"Condition/" + sortedKeys(d["Condition"])[0], "Observation/" + obs[1]}; !slices.Equal(urls, want) {
+			t.Fatalf("deleted %v, want %v", urls, want)
+		}
+		for _, f := range res.Manifest.Deleted {
+			if f.Type != "Bundle" {
+				t.Fatalf("deleted file type %s", f.Type)
+			}
+		}
+
+		// _elements: the named elements, the mandatory ones and SUBSETTED.
+		_, got = exported(t, c, bulk.Request{Types: []string{"Patient", "Encounter"}, Elements: []string{"Patient.gender"}})
+		for _, l := range got["Patient"] {
+			var m map[string]any
+			json.Unmarshal([]byte(l), &m)
+			tags, _ := m["meta"].(map[string]any)["tag"].([]any)
+			if m["gender"] == nil || m["name"] != nil || m["birthDate"] != nil || len(tags) == 0 ||
+				tags[len(tags)-1].(map[string]any)["code"] != "SUBSETTED" {
+				t.Fatalf("subsetted Patient %s", l)
+			}
+		}
+		assertExact(t, map[string][]string{"Encounter": got["Encounter"]}, d, []string{"Encounter"})
+
+		// includeAssociatedData and unsupported parameters under lenient
+		// handling end up in the error file.
+		res, got = exported(t, c, bulk.Request{Types: []string{"Patient"}, IncludeAssociatedData: []string{"LatestProvenanceResources"},
+			TypeFilters: []string{"Patient?gender=female"}, Lenient: true})
+		if len(res.Manifest.Error) != 1 || len(got["error"]) != 2 || len(got["Patient"]) != 3 {
+			t.Fatalf("error file %v in %s", got["error"], res.Manifest.Raw)
+		}
+		if !strings.Contains(got["error"][0], "_typeFilter") || !strings.Contains(got["error"][1], "includeAssociatedData") {
+			t.Fatalf("error lines %v", got["error"])
+		}
+	})
+}
+
+// TestExportKickoffRefusals: every refused kick-off is a 4xx with an
+// OperationOutcome that says why.
+func TestExportKickoffRefusals(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+		tests := []struct {
+			name, method, path, body string
+			hdr                      map[string]string
+			status                   int
+			diag                     string
+		}{
+			{"no Accept", "GET", "/fhir/$export", "", map[string]string{"Accept": ""}, 400, "Accept: application/fhir+json"},
+			{"plain JSON Accept", "GET", "/fhir/$export", "", map[string]string{"Accept": "application/json"}, 400, "Accept: application/fhir+json"},
+			{"no Prefer", "GET", "/fhir/$export", "", map[string]string{"Prefer": ""}, 400, "respond-async"},
+			{"format", "GET", "/fhir/$export?_outputFormat=application/fhir%2Bjson", "", nil, 400, "_outputFormat"},
+			{"bad since", "GET", "/fhir/$export?_since=yesterday", "", nil, 400, "_since"},
+			{"future since", "GET", "/fhir/$export?_since=" + future, "", nil, 400, "in the future"},
+			{"unknown type", "GET", "/fhir/$export?_type=Patient,Spaceship", "", nil, 400, "Spaceship"},
+			{"unknown parameter", "GET", "/fhir/$export?_until=2020-01-01T00:00:00Z", "", nil, 400, "_until"},
+			{"patient at system level", "POST", "/fhir/$export", `{"resourceType":"Parameters","parameter":[{"name":"patient","valueReference":{"reference":"Patient/x"}}]}`,
+				nil, 400, "Patient and Group exports only"},
+			{"patient in a GET", "GET", "/fhir/Patient/$export?patient=Patient/x", "", nil, 400, "POST"},
+			{"type filter unsupported", "GET", "/fhir/$export?_type=Patient&_typeFilter=Patient%3Fgender%3Dmale", "", nil, 400, "_typeFilter is not supported"},
+			{"bad elements", "GET", "/fhir/$export?_elements=name.family", "", nil, 400, "_elements"},
+			{"not a Parameters body", "POST", "/fhir/$export", `{"resourceType":"Patient"}`, nil, 400, "Parameters"},
+			{"PUT", "PUT", "/fhir/$export", `{"resourceType":"Parameters"}`, nil, 405, "GET or POST"},
+			{"no credentials", "GET", "/fhir/$export", "", map[string]string{"Authorization": ""}, 401, "authentication"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				auth := ""
+				if _, ok := tt.hdr["Authorization"]; ok {
+					auth = "none"
+				}
+				h := map[string]string{}
+				for k, v := range tt.hdr {
+					if k != "Authorization" {
+						h[k] = v
+					}
+				}
+				req := ts.Req{Method: tt.method, Path: tt.path, Body: tt.body, Auth: auth,
+					Header: map[string]string{"Accept": "application/fhir+json", "Prefer": "respond-async"}}
+				for k, v := range h {
+					if v == "" {
+						delete(req.Header, k)
+					} else {
+						req.Header[k] = v
+					}
+				}
+				r := s.Do(req).Expect(t, tt.status)
+				if d := r.Outcome(t); !strings.Contains(d, tt.diag) {
+					t.Fatalf("diagnostics %q, want it to mention %q", d, tt.diag)
+				}
+				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+					t.Fatalf("Content-Type %q", ct)
+				}
+			})
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fhirgate/fhirgate/fhir"
 	"github.com/fhirgate/fhirgate/internal/store"
 )
 
@@ -120,11 +121,8 @@ func (s *Service) writeIssues(ctx context.Context, job *store.ExportJob, params 
 		}
 	}
 	for _, is := range params.Issues {
-		o, err := json.Marshal(map[string]any{"resourceType": "OperationOutcome", "issue": []any{is}})
-		if err != nil {
-			return err
-		}
-		if err := tw.write(o); err != nil {
+		o := &fhir.OperationOutcome{ResourceType: "OperationOutcome", Issue: []fhir.Issue{is}}
+		if err := tw.write(o.JSON()); err != nil {
 			return err
 		}
 	}
