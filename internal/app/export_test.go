@@ -2,10 +2,15 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -533,4 +538,303 @@ func TestExportKickoffRefusals(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestExportAuthorization: who may start, poll, download and cancel, with
+// which scopes.
+func TestExportAuthorization(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 2)
+		keyA := backendClient(t, s, "client-a", []string{"system/*.read"}, false)
+		keyB := backendClient(t, s, "client-b", []string{"system/*.read"}, false)
+		keyN := backendClient(t, s, "no-policy", []string{"system/*.read"}, true)
+		full := bearer(token(t, s, keyA, "client-a", "system/*.read").AccessToken)
+		other := bearer(token(t, s, keyB, "client-b", "system/*.read").AccessToken)
+
+		// No credentials, or a client that no AccessPolicy admits.
+		kickoff(s, "none", "GET", "/fhir/$export", "", nil).Expect(t, 401).Outcome(t)
+		kickoff(s, "Bearer not-a-token", "GET", "/fhir/$export", "", nil).Expect(t, 401)
+		kickoff(s, bearer(token(t, s, keyN, "no-policy", "system/*.read").AccessToken), "GET", "/fhir/$export", "", nil).Expect(t, 403)
+
+		// A narrow grant: _type beyond it is refused, without _type the
+		// export holds only the granted types.
+		narrow := bearer(token(t, s, keyA, "client-a", "system/Patient.rs system/Coverage.rs").AccessToken)
+		if d := kickoff(s, narrow, "GET", "/fhir/$export?_type=Patient,Condition", "", nil).Expect(t, 403).Outcome(t); !strings.Contains(d, "Condition") {
+			t.Fatalf("403 should name the type: %q", d)
+		}
+		r := kickoff(s, narrow, "GET", "/fhir/$export", "", nil).Expect(t, 202)
+		m := manifestOf(t, waitDone(t, s, narrow, r.Header.Get("Content-Location")))
+		var types []string
+		for _, f := range m.Output {
+			types = append(types, f.Type)
+		}
+		if !slices.Equal(types, []string{"Coverage", "Patient"}) {
+			t.Fatalf("narrow export holds %v", types)
+		}
+
+		// A query-restricted grant cannot be enforced without a matcher:
+		// the type is refused by name and left out otherwise, with a note.
+		restricted := bearer(token(t, s, keyA, "client-a", "system/Patient.rs system/Observation.rs?category=laboratory").AccessToken)
+		kickoff(s, restricted, "GET", "/fhir/$export?_type=Observation", "", nil).Expect(t, 403)
+		r = kickoff(s, restricted, "GET", "/fhir/$export", "", nil).Expect(t, 202)
+		m = manifestOf(t, waitDone(t, s, restricted, r.Header.Get("Content-Location")))
+		if len(m.Output) != 1 || m.Output[0].Type != "Patient" || len(m.Error) != 1 {
+			t.Fatalf("restricted export %s", m.Raw)
+		}
+
+		// The full export of client-a.
+		r = kickoff(s, full, "GET", "/fhir/$export?_type=Patient,Observation", "", nil).Expect(t, 202)
+		status := statusPath(t, s, r.Header.Get("Content-Location"))
+		m = manifestOf(t, waitDone(t, s, full, r.Header.Get("Content-Location")))
+		var patientFile, obsFile string
+		for _, f := range m.Output {
+			if f.Type == "Patient" {
+				patientFile = statusPath(t, s, f.URL)
+			} else {
+				obsFile = statusPath(t, s, f.URL)
+			}
+		}
+		// Any valid token of the owner works, not only the kick-off's.
+		again := bearer(token(t, s, keyA, "client-a", "system/*.read").AccessToken)
+		s.Do(ts.Req{Method: "GET", Path: status, Auth: again}).Expect(t, 200)
+		s.Do(ts.Req{Method: "GET", Path: obsFile, Auth: again}).Expect(t, 200)
+		// Root may too.
+		s.Do(ts.Req{Method: "GET", Path: status}).Expect(t, 200)
+		s.Do(ts.Req{Method: "GET", Path: patientFile}).Expect(t, 200)
+		// Another client sees nothing, and cannot cancel.
+		for _, req := range []ts.Req{{Method: "GET", Path: status}, {Method: "DELETE", Path: status}, {Method: "GET", Path: obsFile}} {
+			req.Auth = other
+			if d := s.Do(req).Expect(t, 404).Outcome(t); !strings.Contains(d, "no export") {
+				t.Fatalf("%s %s by another client: %q", req.Method, req.Path, d)
+			}
+		}
+		// No token at all.
+		for _, p := range []string{status, obsFile} {
+			r := s.Do(ts.Req{Method: "GET", Path: p, Auth: "none"}).Expect(t, 401)
+			if r.Header.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+			r.Outcome(t)
+		}
+		// A token of the owner without Observation: no status (it must
+		// cover every exported type), no Observation file, the Patient one.
+		s.Do(ts.Req{Method: "GET", Path: status, Auth: narrow}).Expect(t, 403).Outcome(t)
+		s.Do(ts.Req{Method: "GET", Path: obsFile, Auth: narrow}).Expect(t, 403).Outcome(t)
+		got := s.Do(ts.Req{Method: "GET", Path: patientFile, Auth: narrow}).Expect(t, 200)
+		if n := strings.Count(string(got.Body), "\n"); n != len(d["Patient"]) {
+			t.Fatalf("patient file has %d lines", n)
+		}
+		// The owner cancels; then everything is gone.
+		s.Do(ts.Req{Method: "DELETE", Path: status, Auth: again}).Expect(t, 202).Outcome(t)
+		s.Do(ts.Req{Method: "GET", Path: status, Auth: full}).Expect(t, 404).Outcome(t)
+		s.Do(ts.Req{Method: "GET", Path: patientFile, Auth: full}).Expect(t, 404).Outcome(t)
+		s.Do(ts.Req{Method: "DELETE", Path: status, Auth: full}).Expect(t, 404).Outcome(t)
+	})
+}
+
+// slowExport keeps exports running for seconds: five rows a page, a pause
+// after each.
+func slowExport(c *app.Config) {
+	c.Export.PageSize = 5
+	c.Export.PagePause = 200 * time.Millisecond
+}
+
+// TestExportWhileRunning: progress, polling etiquette, the per-client
+// limit, and a consistent snapshot under concurrent writes.
+func TestExportWhileRunning(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 2)
+		r := kickoff(s, "", "GET", "/fhir/$export?_type=Patient,Observation,Condition", "", nil).Expect(t, 202)
+		loc := r.Header.Get("Content-Location")
+		if !strings.HasPrefix(loc, s.URL+"/fhir/$export-status/") {
+			t.Fatalf("Content-Location %q", loc)
+		}
+		// Writes after the kick-off do not show in the export.
+		obs := sortedKeys(d["Observation"])
+		pat := sortedKeys(d["Patient"])[0]
+		s.Do(ts.Req{Method: "PUT", Path: "/fhir/Patient/" + pat, Body: `{"resourceType":"Patient","id":"` + pat + `","gender":"other"}`}).Expect(t, 200)
+		s.Do(ts.Req{Method: "DELETE", Path: "/fhir/Observation/" + obs[0]}).Expect(t, 204)
+		s.Do(ts.Req{Method: "POST", Path: "/fhir/Condition", Body: `{"resourceType":"Condition","subject":{"reference":"Patient/` + pat + `"}}`}).Expect(t, 201)
+
+		status := statusPath(t, s, loc)
+		p := s.Do(ts.Req{Method: "GET", Path: status}).Expect(t, 202)
+		if p.Header.Get("Retry-After") != "1" || p.Header.Get("X-Progress") == "" || len(p.Header.Get("X-Progress")) >= 100 {
+			t.Fatalf("in-progress headers %v", p.Header)
+		}
+		fast := s.Do(ts.Req{Method: "GET", Path: status}).Expect(t, 429)
+		if fast.Header.Get("Retry-After") != "1" || !strings.Contains(fast.Outcome(t), "too often") {
+			t.Fatalf("429 %v %s", fast.Header, fast.Body)
+		}
+		// Two running exports per client at most (the test server's limit).
+		second := kickoff(s, "", "GET", "/fhir/$export?_type=Patient", "", nil).Expect(t, 202).Header.Get("Content-Location")
+		third := kickoff(s, "", "GET", "/fhir/$export?_type=Patient", "", nil).Expect(t, 429)
+		if third.Header.Get("Retry-After") == "" || !strings.Contains(third.Outcome(t), "already runs 2 exports") {
+			t.Fatalf("third kick-off %v %s", third.Header, third.Body)
+		}
+		s.Do(ts.Req{Method: "DELETE", Path: statusPath(t, s, second)}).Expect(t, 202)
+		kickoff(s, "", "GET", "/fhir/$export?_type=Group", "", nil).Expect(t, 202)
+
+		m := manifestOf(t, waitDone(t, s, "", loc))
+		res, err := bulkFor(s, rootHTTP()).Download(context.Background(), m, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertExact(t, readFiles(t, res), d, []string{"Patient", "Observation", "Condition"})
+	}, slowExport, func(c *app.Config) { c.Export.MaxPerClient = 2 })
+}
+
+// TestExportCancelRemovesFiles: DELETE stops a running export and removes
+// its files; a finished export past its retention goes the same way.
+func TestExportCancelRemovesFiles(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, newURL func(testing.TB) string) {
+		t.Parallel()
+		dir := t.TempDir()
+		s := ts.Start(t, newURL(t), fastExport, slowExport, func(c *app.Config) {
+			c.Export.Dir = dir
+			c.Export.FileMaxResources = 10
+			c.Export.Retention = 3 * time.Second
+		})
+		seedStore(t, s.Store(), 2)
+		// Cancel a running export once it has written files.
+		loc := kickoff(s, "", "GET", "/fhir/$export", "", nil).Expect(t, 202).Header.Get("Content-Location")
+		id := loc[strings.LastIndexByte(loc, '/')+1:]
+		waitFor(t, "files of the running export", func() bool { return len(listDir(filepath.Join(dir, id))) > 0 })
+		s.Do(ts.Req{Method: "DELETE", Path: statusPath(t, s, loc)}).Expect(t, 202)
+		s.Do(ts.Req{Method: "GET", Path: statusPath(t, s, loc)}).Expect(t, 404)
+		waitFor(t, "the cancelled export's removal", func() bool {
+			_, err := s.Store().GetExportJob(context.Background(), id)
+			return errors.Is(err, store.ErrNotFound) && len(listDir(filepath.Join(dir, id))) == 0 &&
+				len(listDir(filepath.Join(dir, ".spool", id))) == 0
+		})
+
+		// A finished export expires after the retention.
+		loc = kickoff(s, "", "GET", "/fhir/$export?_type=Patient", "", nil).Expect(t, 202).Header.Get("Content-Location")
+		done := waitDone(t, s, "", loc)
+		file := statusPath(t, s, manifestOf(t, done).Output[0].URL)
+		s.Do(ts.Req{Method: "GET", Path: file}).Expect(t, 200)
+		id = loc[strings.LastIndexByte(loc, '/')+1:]
+		job, err := s.Store().GetExportJob(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := http.ParseTime(done.Header.Get("Expires"))
+		if err != nil || !exp.Equal(job.ExpiresAt.Truncate(time.Second)) || job.ExpiresAt.Sub(job.FinishedAt) != 3*time.Second {
+			t.Fatalf("Expires %q for a job %+v", done.Header.Get("Expires"), job)
+		}
+		waitFor(t, "the expired export's removal", func() bool { return len(listDir(filepath.Join(dir, id))) == 0 })
+		s.Do(ts.Req{Method: "GET", Path: statusPath(t, s, loc)}).Expect(t, 404)
+		s.Do(ts.Req{Method: "GET", Path: file}).Expect(t, 404)
+	})
+}
+
+func listDir(dir string) []os.DirEntry {
+	es, _ := os.ReadDir(dir)
+	return es
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestExportFileDownloads: files are application/fhir+ndjson, gzipped for
+// clients that accept it, plain otherwise, and both resume with Range.
+func TestExportFileDownloads(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 2)
+		loc := kickoff(s, "", "GET", "/fhir/$export?_type=Observation", "", nil).Expect(t, 202).Header.Get("Content-Location")
+		done := waitDone(t, s, "", loc)
+		if ct := done.Header.Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("manifest Content-Type %q", ct)
+		}
+		file := statusPath(t, s, manifestOf(t, done).Output[0].URL)
+
+		plain := s.Do(ts.Req{Method: "GET", Path: file, Header: map[string]string{"Accept-Encoding": "identity"}}).Expect(t, 200)
+		if plain.Header.Get("Content-Type") != "application/fhir+ndjson" || plain.Header.Get("Content-Encoding") != "" ||
+			strings.Count(string(plain.Body), "\n") != len(d["Observation"]) {
+			t.Fatalf("plain download: %v", plain.Header)
+		}
+		zipped := s.Do(ts.Req{Method: "GET", Path: file, Header: map[string]string{"Accept-Encoding": "gzip"}}).Expect(t, 200)
+		if zipped.Header.Get("Content-Encoding") != "gzip" || zipped.Header.Get("Content-Type") != "application/fhir+ndjson" {
+			t.Fatalf("gzip download: %v", zipped.Header)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(zipped.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unzipped, _ := io.ReadAll(zr)
+		if !bytes.Equal(unzipped, plain.Body) {
+			t.Fatal("the gzip download does not decompress to the plain one")
+		}
+		// Ranges of either representation, guarded by If-Range.
+		for _, rep := range []struct {
+			enc  string
+			body []byte
+			etag string
+		}{{"identity", plain.Body, plain.Header.Get("ETag")}, {"gzip", zipped.Body, zipped.Header.Get("ETag")}} {
+			part := s.Do(ts.Req{Method: "GET", Path: file, Header: map[string]string{"Accept-Encoding": rep.enc,
+				"Range": "bytes=100-", "If-Range": rep.etag}}).Expect(t, 206)
+			if !bytes.Equal(part.Body, rep.body[100:]) {
+				t.Fatalf("%s: Range 100- gives %d bytes, want %d", rep.enc, len(part.Body), len(rep.body)-100)
+			}
+			stale := s.Do(ts.Req{Method: "GET", Path: file, Header: map[string]string{"Accept-Encoding": rep.enc,
+				"Range": "bytes=100-", "If-Range": `"stale"`}}).Expect(t, 200)
+			if !bytes.Equal(stale.Body, rep.body) {
+				t.Fatalf("%s: a stale If-Range must give the whole file", rep.enc)
+			}
+		}
+		if plain.Header.Get("ETag") == zipped.Header.Get("ETag") {
+			t.Fatal("both representations share an ETag")
+		}
+		s.Do(ts.Req{Method: "GET", Path: file, Header: map[string]string{"Accept-Encoding": "identity", "Range": "bytes=999999-"}}).Expect(t, 416)
+		s.Do(ts.Req{Method: "POST", Path: file}).Expect(t, 405).Outcome(t)
+		s.Do(ts.Req{Method: "GET", Path: file + "x"}).Expect(t, 404).Outcome(t)
+	})
+}
+
+// TestExportCapabilityStatement: the IG's canonical URLs (E2.8).
+func TestExportCapabilityStatement(t *testing.T) {
+	s := ts.Start(t, testdb.SQLiteURL(t))
+	cs := s.Do(ts.Req{Method: "GET", Path: "/fhir/metadata", Auth: "none"}).Expect(t, 200)
+	var c struct {
+		Instantiates []string
+		Rest         []struct {
+			Operation []struct{ Name, Definition string }
+			Resource  []struct {
+				Type      string
+				Operation []struct{ Name, Definition string }
+			}
+		}
+	}
+	json.Unmarshal(cs.Body, &c)
+	if !slices.Contains(c.Instantiates, "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data") {
+		t.Fatalf("instantiates %v", c.Instantiates)
+	}
+	want := map[string]string{
+		"":        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+		"Patient": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+		"Group":   "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+	}
+	got := map[string]string{}
+	for _, op := range c.Rest[0].Operation {
+		if op.Name == "export" {
+			got[""] = op.Definition
+		}
+	}
+	for _, r := range c.Rest[0].Resource {
+		for _, op := range r.Operation {
+			if op.Name == "export" {
+				got[r.Type] = op.Definition
+			}
+		}
+	}
+	if len(got) != 3 || got[""] != want[""] || got["Patient"] != want["Patient"] || got["Group"] != want["Group"] {
+		t.Fatalf("export operations %v", got)
+	}
 }
