@@ -141,6 +141,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		m(mux)
 	}
 	s.adminRoutes(mux)
+	s.pprofRoutes(mux)
 	mux.HandleFunc("/fhir", s.fhirHandler)
 	mux.HandleFunc("/fhir/", s.fhirHandler)
 }
