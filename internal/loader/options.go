@@ -9,13 +9,16 @@ import (
 // Defaults of Options.
 const (
 	// DefaultStoreBatch is the number of resources per database
-	// transaction of ToStore: large enough that the commit (an fsync on
-	// SQLite) is paid once per thousand resources, small enough that a
-	// transaction stays a few megabytes.
-	DefaultStoreBatch = 1000
+	// transaction of ToStore. Measured on SQLite (docs/BENCHMARKS.md,
+	// "Ingest"): from about 100 on, the commit is paid rarely enough, and
+	// larger transactions get slower, not faster, because the store runs
+	// each inside a savepoint whose journal SQLite walks at every
+	// statement.
+	DefaultStoreBatch = 100
 	// DefaultServerBatch is the number of PUT entries per Bundle of
-	// ToServer.
-	DefaultServerBatch = 500
+	// ToServer; the server writes a transaction Bundle in one database
+	// transaction, so the same measurement holds.
+	DefaultServerBatch = 100
 	// DefaultMaxLineBytes is the longest line accepted: one resource, so
 	// large Binary or DocumentReference resources fit.
 	DefaultMaxLineBytes = 64 << 20
