@@ -83,6 +83,10 @@ func (s *S3Storage) Put(ctx context.Context, key, path string) error {
 		ContentType:     fhir.MediaNDJSON,
 		ContentEncoding: "gzip",
 		NumThreads:      1, // bounded memory; parts stream from the file
+		// No aws-chunked streaming signature over plain HTTP: some
+		// S3-compatible stores then keep "aws-chunked" in the object's
+		// Content-Encoding, which presigned downloads would pass on.
+		DisableContentSha256: true,
 	})
 	if err != nil {
 		return fmt.Errorf("export s3: upload %s: %w", key, err)
