@@ -233,8 +233,17 @@ func (st *searchState) close() {
 // index replaces the index rows of resource rid with those of body, the
 // version just written; a nil body (a deletion) only removes them. fresh
 // says that rid is new, so there is nothing to remove.
+//
+// New rows are buffered in the transaction and inserted in multi-row
+// statements when a table has a statement's worth, or by flushIndex before
+// the transaction commits or reads the index: writing a batch of resources
+// then costs a few large inserts rather than several small ones per
+// resource.
 func (t *tx) index(ctx context.Context, rid int64, typ string, body []byte, fresh bool) error {
 	if !fresh {
+		if err := t.flushIndex(ctx); err != nil {
+			return err
+		}
 		if err := t.unindex(ctx, rid); err != nil {
 			return err
 		}
@@ -242,7 +251,61 @@ func (t *tx) index(ctx context.Context, rid int64, typ string, body []byte, fres
 	if body == nil {
 		return nil
 	}
-	return t.insertRows(ctx, rid, typ, body)
+	st := &t.s.search
+	x, _ := st.extractors.Get().(*search.Extractor)
+	if x == nil {
+		x = search.NewExtractor()
+	}
+	defer st.extractors.Put(x)
+	rows, err := x.Extract(typ, body)
+	if err != nil {
+		return fmt.Errorf("index %s: %w", typ, err)
+	}
+	t.idx.build(st, typ, rid, rows)
+	for tbl := range t.idx.args {
+		if len(t.idx.args[tbl]) >= maxRowsPerInsert*len(indexTables[tbl].cols) {
+			if err := t.flushTable(ctx, tbl, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flushIndex inserts every buffered index row. The transaction runs it
+// before commit; searches inside a transaction run it first, so that they
+// see the transaction's own writes.
+func (t *tx) flushIndex(ctx context.Context) error {
+	for tbl := range t.idx.args {
+		if err := t.flushTable(ctx, tbl, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushTable inserts the buffered rows of table tbl in statements of
+// maxRowsPerInsert rows; with all false, a remainder smaller than that
+// stays buffered.
+func (t *tx) flushTable(ctx context.Context, tbl int, all bool) error {
+	width := len(indexTables[tbl].cols)
+	args := t.idx.args[tbl]
+	for len(args) >= width && (all || len(args) >= maxRowsPerInsert*width) {
+		n := min(len(args)/width, maxRowsPerInsert)
+		chunk := args[:n*width]
+		var err error
+		if t.s.d.pg {
+			_, err = t.tx.ExecContext(ctx, insertSQL(t.s.d, tbl, n), chunk...)
+		} else {
+			_, err = t.tx.StmtContext(ctx, t.s.search.stmts[insertKey{tbl, n}]).ExecContext(ctx, chunk...)
+		}
+		if err != nil {
+			return fmt.Errorf("insert %s: %w", indexTables[tbl].name, err)
+		}
+		args = args[n*width:]
+	}
+	t.idx.args[tbl] = append(t.idx.args[tbl][:0], args...)
+	return nil
 }
 
 // unindex removes every index row of rid.
@@ -257,49 +320,6 @@ func (t *tx) unindex(ctx context.Context, rid int64) error {
 		}
 		if err != nil {
 			return fmt.Errorf("unindex %s: %w", tb.name, err)
-		}
-	}
-	return nil
-}
-
-// insertRows extracts the rows of body and inserts them.
-func (t *tx) insertRows(ctx context.Context, rid int64, typ string, body []byte) error {
-	st := &t.s.search
-	x, _ := st.extractors.Get().(*search.Extractor)
-	if x == nil {
-		x = search.NewExtractor()
-	}
-	defer st.extractors.Put(x)
-	rows, err := x.Extract(typ, body)
-	if err != nil {
-		return fmt.Errorf("index %s: %w", typ, err)
-	}
-	var b rowBuffer
-	b.build(st, typ, rid, rows)
-	for tbl := range b.args {
-		if err := t.insertTable(ctx, tbl, b.args[tbl]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// insertTable inserts the flattened rows args into table tbl, in
-// statements of at most maxRowsPerInsert rows.
-func (t *tx) insertTable(ctx context.Context, tbl int, args []any) error {
-	width := len(indexTables[tbl].cols)
-	for len(args) > 0 {
-		n := min(len(args)/width, maxRowsPerInsert)
-		chunk := args[:n*width]
-		args = args[n*width:]
-		var err error
-		if t.s.d.pg {
-			_, err = t.tx.ExecContext(ctx, insertSQL(t.s.d, tbl, n), chunk...)
-		} else {
-			_, err = t.tx.StmtContext(ctx, t.s.search.stmts[insertKey{tbl, n}]).ExecContext(ctx, chunk...)
-		}
-		if err != nil {
-			return fmt.Errorf("insert %s: %w", indexTables[tbl].name, err)
 		}
 	}
 	return nil

@@ -164,7 +164,11 @@ func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 
 func (s *Store) writeOnce(ctx context.Context, fn func(store.Tx) error) error {
 	return s.inWriteTx(ctx, func(_ context.Context, sqlTx *sql.Tx) error {
-		return fn(&tx{s: s, tx: sqlTx})
+		t := &tx{s: s, tx: sqlTx}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flushIndex(ctx)
 	})
 }
 
@@ -176,6 +180,8 @@ type tx struct {
 	// until the first write. One timestamp per transaction keeps a
 	// transaction whole in any snapshot taken by time.
 	ts int64
+	// idx holds index rows not yet inserted (index.go).
+	idx rowBuffer
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -231,6 +231,9 @@ func (s *Store) MatchTx(ctx context.Context, stx store.Tx, q *search.Query, limi
 	if !ok {
 		return nil, fmt.Errorf("sqlstore: MatchTx needs a transaction of this store, got %T", stx)
 	}
+	if err := t.flushIndex(ctx); err != nil {
+		return nil, err
+	}
 	page, err := s.runSearch(ctx, t.tx, SearchSpec{Query: &search.Query{Type: q.Type, Where: q.Where}, Count: limit})
 	if err != nil {
 		return nil, err
