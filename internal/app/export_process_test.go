@@ -332,5 +332,3 @@ func TestExportS3(t *testing.T) {
 func firstLine(got map[string][]string, typ string) string {
 	return got[typ][0] + "\n"
 }
-
-

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +21,9 @@ import (
 
 	"github.com/fhirgate/fhirgate/client"
 	"github.com/fhirgate/fhirgate/client/bulk"
+	"github.com/fhirgate/fhirgate/fhir"
 	"github.com/fhirgate/fhirgate/internal/app"
+	"github.com/fhirgate/fhirgate/internal/export"
 	"github.com/fhirgate/fhirgate/internal/resource"
 	"github.com/fhirgate/fhirgate/internal/search"
 	"github.com/fhirgate/fhirgate/internal/seed"
@@ -837,4 +840,84 @@ func TestExportCapabilityStatement(t *testing.T) {
 	if len(got) != 3 || got[""] != want[""] || got["Patient"] != want["Patient"] || got["Group"] != want["Group"] {
 		t.Fatalf("export operations %v", got)
 	}
+}
+
+// fieldMatcher is a stand-in for the search engine at the QueryMatcher
+// seam: it understands queries of top-level string elements, e.g.
+// gender=female (values ORed by commas, parameters ANDed, queries ORed).
+type fieldMatcher struct{}
+
+func (fieldMatcher) Compile(_ context.Context, typ string, qs []url.Values) (export.Matcher, error) {
+	for _, q := range qs {
+		for k := range q {
+			if k != "gender" && k != "status" {
+				return nil, fhir.Invalid("fieldMatcher: unknown parameter %s on %s", k, typ)
+			}
+		}
+	}
+	return fieldMatch(qs), nil
+}
+
+type fieldMatch []url.Values
+
+func (m fieldMatch) Match(_ context.Context, body []byte) (bool, error) {
+	var r map[string]any
+	if err := json.Unmarshal(body, &r); err != nil {
+		return false, err
+	}
+	for _, q := range m {
+		all := true
+		for k, vs := range q {
+			for _, v := range vs {
+				got, _ := r[k].(string)
+				all = all && slices.Contains(strings.Split(v, ","), got)
+			}
+		}
+		if all {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// TestExportFilters: _typeFilter and query-restricted scopes, through a
+// QueryMatcher, decide which resources an export holds; both apply
+// together.
+func TestExportFilters(t *testing.T) {
+	exportServers(t, func(t *testing.T, s *ts.Server) {
+		d := seedStore(t, s.Store(), 8)
+		byGender := map[string][]string{}
+		for id, body := range d["Patient"] {
+			var p struct{ Gender string }
+			json.Unmarshal(body, &p)
+			byGender[p.Gender] = append(byGender[p.Gender], id)
+		}
+		if len(byGender["female"]) == 0 || len(byGender["male"]) == 0 {
+			t.Fatalf("the data set needs both genders: %v", byGender)
+		}
+		for _, ids := range byGender {
+			sort.Strings(ids)
+		}
+		c := bulkFor(s, rootHTTP())
+		_, got := exported(t, c, bulk.Request{Types: []string{"Patient", "Encounter"}, TypeFilters: []string{"Patient?gender=female"}})
+		if ids := idsOf(got["Patient"]); !slices.Equal(ids, byGender["female"]) || len(got["Encounter"]) != len(d["Encounter"]) {
+			t.Fatalf("_typeFilter gender=female gave %v", ids)
+		}
+		_, got = exported(t, c, bulk.Request{Types: []string{"Patient"}, TypeFilters: []string{"Patient?gender=female", "Patient?gender=male"}})
+		if len(got["Patient"]) != len(d["Patient"]) {
+			t.Fatalf("two _typeFilters on a type are ORed: %d patients", len(got["Patient"]))
+		}
+		kickoff(s, "", "GET", "/fhir/$export?_type=Patient&_typeFilter=Patient%3Fbirthdate%3D2000", "", nil).Expect(t, 400)
+
+		key := backendClient(t, s, "restricted", []string{"system/*.read"}, false)
+		hc := smartHTTP(t, s, key, "restricted", "system/Patient.rs?gender=male system/Encounter.rs")
+		_, got = exported(t, bulkFor(s, hc), bulk.Request{Types: []string{"Patient", "Encounter"}})
+		if ids := idsOf(got["Patient"]); !slices.Equal(ids, byGender["male"]) || len(got["Encounter"]) != len(d["Encounter"]) {
+			t.Fatalf("scope gender=male gave %v", ids)
+		}
+		_, got = exported(t, bulkFor(s, hc), bulk.Request{Types: []string{"Patient"}, TypeFilters: []string{"Patient?gender=female"}})
+		if len(got["Patient"]) != 0 {
+			t.Fatalf("scope gender=male and _typeFilter gender=female gave %v", idsOf(got["Patient"]))
+		}
+	}, func(c *app.Config) { c.Export.Matcher = fieldMatcher{} })
 }
