@@ -87,7 +87,9 @@ func (r Result) notes() []string {
 	if r.Extra != "" {
 		what += "; " + r.Extra
 	}
-	n = append(n, fmt.Sprintf("%s: %s.", r.Scenario, what))
+	if what != "" {
+		n = append(n, fmt.Sprintf("%s: %s.", r.Scenario, strings.TrimPrefix(what, "; ")))
+	}
 	if r.Note != "" {
 		n = append(n, fmt.Sprintf("%s not available: %s", r.Scenario, r.Note))
 	}
