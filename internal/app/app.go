@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -45,6 +46,8 @@ type Config struct {
 	// address, with bursts of five seconds' worth).
 	TokenRatePerClient, TokenRatePerAddress float64
 	Logger                                  *slog.Logger
+	// Stdout receives what --demo prints for the user (default os.Stdout).
+	Stdout io.Writer
 	// Export configures Bulk Data export (export.go).
 	Export ExportConfig
 }
@@ -134,6 +137,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.build(ctx); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if cfg.Demo {
+		if err := a.setupDemo(ctx); err != nil { // demo.go
+			a.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
