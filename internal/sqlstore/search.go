@@ -517,7 +517,10 @@ func (c *compiler) sortExpr(k sortKey, rid string) (string, []any) {
 		col = "uri"
 	}
 	pid := c.s.search.pid(k.typ, k.param.Code)
-	return "SELECT " + agg + "(" + col + ") FROM " + tableOf(k.param.Type) + " WHERE rid = " + rid + " AND pid = ?", []any{pid}
+	// +pid keeps SQLite from answering MIN/MAX from the (pid, value)
+	// key, which would scan the parameter's rows until one has this rid;
+	// the (rid, pid) index finds the resource's few rows directly.
+	return "SELECT " + agg + "(" + col + ") FROM " + tableOf(k.param.Type) + " WHERE rid = " + rid + " AND +pid = ?", []any{pid}
 }
 
 // errBadCursor is the 400 for a cursor this server did not issue for this
