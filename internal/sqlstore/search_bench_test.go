@@ -81,7 +81,7 @@ func openBench(b *testing.B, dbURL string, n int) *Store {
 	}
 	if have == 0 {
 		start := time.Now()
-		total := loadSeed(b, s, n, 250)
+		total := loadSeed(b, s, n, 20)
 		el := time.Since(start)
 		b.Logf("%s: loaded %d resources in %s: %.0f resources/s with indexing", s.d.name, total, el.Round(time.Second),
 			float64(total)/el.Seconds())
