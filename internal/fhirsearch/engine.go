@@ -5,6 +5,32 @@
 // from sqlstore; this package applies the caller's grant (query-restricted
 // scopes, per-type permission for _include and _revinclude), result
 // controls, and writes the searchset Bundle with its paging links.
+//
+// Result controls (R4 search.html#return):
+//
+//   - _count: page size, default Config.DefaultCount (50), at most
+//     Config.MaxCount (1000). Pages are keyset-based: the next and previous
+//     links carry an opaque _cursor holding the sort key of the row they
+//     continue from, so they stay right while resources are written.
+//   - _sort: several keys, "-" for descending; a resource with several
+//     values sorts by its smallest ascending and its largest descending,
+//     resources without a value come last; _id and _lastUpdated work too.
+//     Without _sort, results come in the order resources were created.
+//   - _total: accurate and estimate both count the matches (a count over
+//     the index is cheap enough that an estimate would buy little); without
+//     _total the Bundle has a total only when the first page holds every
+//     match, which costs nothing.
+//   - _summary (true, text, data, count) and _elements subset the matches
+//     and tag them SUBSETTED; included resources are returned whole.
+//   - _include and _revinclude, with :iterate up to four rounds, add at most
+//     Config.MaxIncludes resources (a warning says when more were left out),
+//     only of types the caller may read, filtered by the caller's query
+//     restrictions on those types.
+//
+// Unknown or unsupported parameters are ignored and reported in an
+// OperationOutcome entry with search.mode outcome, or refused with 400
+// under Prefer: handling=strict; malformed values are refused with 400
+// naming the parameter (search.html#errors).
 package fhirsearch
 
 import (
