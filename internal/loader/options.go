@@ -91,8 +91,8 @@ type FileResult struct {
 	Resources, Invalid int64
 	// Bytes is the size of the file as read.
 	Bytes int64
-	// Elapsed is the time from opening the file to writing its last
-	// resource.
+	// Elapsed is the time from opening the file, or from finishing the
+	// file before it if that came later, to writing its last resource.
 	Elapsed time.Duration
 }
 

@@ -14,6 +14,10 @@ type tally struct {
 	files  []fileState
 	totalB int64
 	last   string
+	// lastDone is when the last file finished: the reader opens a file
+	// while the ones before it are still being written, so a file's own
+	// time starts no earlier.
+	lastDone time.Time
 }
 
 // fileState is a FileResult in the making.
@@ -110,7 +114,12 @@ func (t *tally) settle(i int) {
 		return
 	}
 	f.finished = true
-	f.Elapsed = t.o.Now().Sub(f.started)
+	now := t.o.Now()
+	start := f.started
+	if t.lastDone.After(start) {
+		start = t.lastDone
+	}
+	f.Elapsed, t.lastDone = now.Sub(start), now
 	done := f.FileResult
 	t.last = f.Name
 	t.report(&done)
