@@ -43,15 +43,18 @@ backend client with an RS384 key, and runs the scenarios one after another
 with a closed-loop load generator on this machine:
 
   load          the data set into the database, before the server starts
+  export        a system-level Bulk Data export, kick-off to all files
+                downloaded (first, so that its peak RSS is its own)
   token         POST /auth/token with distinct, pre-signed RS384 assertions
   read          GET /fhir/{type}/{id} with a bearer token, sampled ids
   search        search-token, search-date and search-chain, _count=20
-  export        a system-level Bulk Data export, kick-off to all files downloaded
   ingest        another data set as transaction Bundles of PUTs over HTTP
 
 A scenario the server answers with 400, 404, 405 or 501 is reported as not
 available. Each row has throughput, p50/p90/p99/max latency, failures by
-status, the server's peak RSS (VmHWM from /proc), the CPU used by the server
+status, the server's peak RSS (VmHWM from /proc, with the RSS at the start
+of the measurement: Go seldom returns memory, so a peak includes what
+earlier scenarios left), the CPU used by the server
 and by the harness, and the target of issue 7 with pass or miss (targets for
 PostgreSQL are twice as lax).
 

@@ -42,7 +42,7 @@ func (rep *Report) Markdown() string {
 func (run SizeRun) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n#### %s resources (%s patients)\n\n", thousands(float64(run.Resources)), thousands(float64(run.Patients)))
-	b.WriteString("| scenario | n | time | throughput | p50 | p90 | p99 | max | failures | peak RSS | CPU srv / harness | target | result |\n")
+	b.WriteString("| scenario | n | time | throughput | p50 | p90 | p99 | max | failures | peak RSS (at start) | CPU srv / harness | target | result |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 	var notes []string
 	for _, r := range run.Results {
@@ -59,7 +59,7 @@ func (run SizeRun) markdown() string {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s %s/s | %s | %s | %s | %s | %s | %s | %.2f / %.2f | %s | %s |\n",
 				r.Scenario, thousands(float64(r.Count)), fmtDuration(r.Elapsed), thousands(r.Rate), r.Unit,
-				p50, p90, p99, mx, fails, fmtBytes(r.PeakRSS), r.CPUServer, r.CPUHarness, r.Target, verdictCell(r))
+				p50, p90, p99, mx, fails, rssCell(r), r.CPUServer, r.CPUHarness, r.Target, verdictCell(r))
 		}
 		notes = append(notes, r.notes()...)
 	}
@@ -106,6 +106,14 @@ func (r Result) notes() []string {
 		n = append(n, fmt.Sprintf("%s server CPU profile: `%s`.", r.Scenario, r.Profile))
 	}
 	return n
+}
+
+// rssCell is the peak RSS with the RSS at the start of the measurement.
+func rssCell(r Result) string {
+	if r.StartRSS <= 0 {
+		return fmtBytes(r.PeakRSS)
+	}
+	return fmtBytes(r.PeakRSS) + " (" + fmtBytes(r.StartRSS) + ")"
 }
 
 func verdictCell(r Result) string {

@@ -86,7 +86,7 @@ func TestParseSize(t *testing.T) {
 
 func TestExpandScenarios(t *testing.T) {
 	got, err := expandScenarios([]string{"export", "search", "token", "search-date"})
-	want := []string{ScenarioToken, ScenarioSearchToken, ScenarioSearchDate, ScenarioSearchChain, ScenarioExport}
+	want := []string{ScenarioExport, ScenarioToken, ScenarioSearchToken, ScenarioSearchDate, ScenarioSearchChain}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, %v; want %v", got, err, want)
 	}

@@ -283,12 +283,21 @@ func (s *session) export(ctx context.Context) Result {
 	// sends none.
 	c.Poll = bulk.PollPolicy{Initial: 250 * time.Millisecond, Min: 100 * time.Millisecond, Max: 2 * time.Second}
 	var hist Histogram
-	var files int
+	var files, polls int
 	var resources, bytes int64
+	var start, manifest time.Time
+	var toManifest, lastTook time.Duration
+	// The moment the manifest arrives splits an export into the server's
+	// work (paced by its Retry-After) and the downloads.
+	c.OnProgress = func(p bulk.Progress) {
+		if p.Phase == bulk.PhaseComplete && manifest.IsZero() {
+			manifest, polls = time.Now(), p.Polls
+		}
+	}
 	m := s.startMeasure(nil)
 	for i := range s.cfg.ExportRuns {
 		dir := filepath.Join(s.work, fmt.Sprintf("export-%d", i))
-		start := time.Now()
+		start, manifest = time.Now(), time.Time{}
 		res, err := c.Export(ctx, bulk.Request{}, dir)
 		took := time.Since(start)
 		os.RemoveAll(dir)
@@ -304,6 +313,9 @@ func (s *session) export(ctx context.Context) Result {
 		}
 		hist.Record(took)
 		files, resources, bytes = len(res.Files), res.Resources, res.Bytes
+		if !manifest.IsZero() {
+			toManifest, lastTook = manifest.Sub(start), took
+		}
 	}
 	m.end(&r, "server")
 	if hist.Count() == 0 {
@@ -313,6 +325,10 @@ func (s *session) export(ctx context.Context) Result {
 	r.Count, r.Elapsed = resources, hist.Mean()
 	r.Rate = rate(resources, r.Elapsed)
 	r.Extra = fmt.Sprintf("%d files, %s of NDJSON", files, fmtBytes(bytes))
+	if toManifest > 0 {
+		r.Extra += fmt.Sprintf("; the manifest came after %s and %d status polls, the downloads took %s",
+			fmtDuration(toManifest), polls, fmtDuration(lastTook-toManifest))
+	}
 	if hist.Count() > 1 {
 		r.Latency = ptr(hist.Summary())
 		r.Extra += fmt.Sprintf("; mean of %d exports", hist.Count())

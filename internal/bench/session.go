@@ -222,6 +222,7 @@ type measure struct {
 	rss         *RSSMonitor
 	t0          time.Time
 	srv0, self0 float64
+	startRSS    int64
 }
 
 // startMeasure begins a measurement of the server (or, with rss set, of
@@ -233,6 +234,7 @@ func (s *session) startMeasure(rss *RSSMonitor) *measure {
 	}
 	if m.rss != nil {
 		m.rss.StartWindow()
+		m.startRSS = m.rss.Current()
 	}
 	if s.srv != nil {
 		m.srv0 = s.srv.cpuSeconds()
@@ -246,7 +248,7 @@ func (s *session) startMeasure(rss *RSSMonitor) *measure {
 func (m *measure) end(r *Result, rssOf string) {
 	wall := time.Since(m.t0).Seconds()
 	if m.rss != nil {
-		r.PeakRSS = m.rss.EndWindow()
+		r.PeakRSS, r.StartRSS = m.rss.EndWindow(), m.startRSS
 		r.RSSOf = rssOf
 	}
 	if wall > 0 {
