@@ -39,6 +39,7 @@ type ExportConfig struct {
 	PagePause        time.Duration
 	// Tuning for tests: see export.Config.
 	CheckpointEvery int
+	RangeRows       int64
 	PageSize        int
 	IdleWait        time.Duration
 	SweepEvery      time.Duration
@@ -159,7 +160,7 @@ func (a *App) newExport(ctx context.Context) ([]func(*http.ServeMux), error) {
 		Store: a.store, BaseURL: a.baseURL, Authorizer: a.auth.decider, Scopes: a.auth.decider, Matcher: c.Matcher,
 		Storage: storage, SpoolDir: c.SpoolDir, Download: export.DownloadMode(c.Download), PresignTTL: c.PresignTTL,
 		Retention: c.Retention, FileMaxResources: c.FileMaxResources, FileMaxBytes: c.FileMaxBytes,
-		CheckpointEvery: c.CheckpointEvery, PageSize: c.PageSize, PagePause: c.PagePause, Workers: c.Workers,
+		CheckpointEvery: c.CheckpointEvery, RangeRows: c.RangeRows, PageSize: c.PageSize, PagePause: c.PagePause, Workers: c.Workers,
 		MaxPerClient: c.MaxPerClient, PollInterval: c.PollInterval, Lease: c.Lease, IdleWait: c.IdleWait,
 		SweepEvery: c.SweepEvery, Logger: a.log,
 	})

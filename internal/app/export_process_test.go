@@ -152,7 +152,20 @@ func tokenOf(key string) string {
 // a crash.
 func TestExportCrashResume(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, newURL func(testing.TB) string) {
-		t.Parallel()
+		for _, lost := range []bool{false, true} {
+			t.Run(map[bool]string{false: "spool kept", true: "spool lost"}[lost], func(t *testing.T) {
+				t.Parallel()
+				crashResume(t, newURL, lost)
+			})
+		}
+	})
+}
+
+// crashResume is TestExportCrashResume; with lostSpool the parts being
+// written vanish with the killed server (as when another machine takes
+// over), and are written again from their start.
+func crashResume(t *testing.T, newURL func(testing.TB) string, lostSpool bool) {
+	{
 		ctx := context.Background()
 		dbURL, dataDir := newURL(t), t.TempDir()
 		st, err := sqlstore.Open(ctx, dbURL, sqlstore.Options{})
@@ -162,7 +175,7 @@ func TestExportCrashResume(t *testing.T) {
 		defer st.Close()
 		d := seedStore(t, st, 12)
 		hc := helperConfig{Addr: freeAddr(t), DB: dbURL, DataDir: dataDir, Export: app.ExportConfig{
-			FileMaxResources: 150, CheckpointEvery: 20, PageSize: 10, PagePause: 20 * time.Millisecond,
+			FileMaxResources: 150, CheckpointEvery: 20, RangeRows: 400, PageSize: 10, PagePause: 20 * time.Millisecond,
 			Lease: time.Second, IdleWait: 50 * time.Millisecond, PollInterval: time.Second, Workers: 2}}
 		logPath := filepath.Join(t.TempDir(), "server.log")
 		first := startHelper(t, hc, logPath)
@@ -172,10 +185,17 @@ func TestExportCrashResume(t *testing.T) {
 		}
 		id := job.StatusURL[strings.LastIndexByte(job.StatusURL, '/')+1:]
 		waitFor(t, "a half-written part after a finished one", func() bool {
+			files, _ := st.ExportFiles(ctx, id)
 			tasks, _ := st.ExportTasks(ctx, id)
 			for _, task := range tasks {
-				if task.Part >= 2 && task.PartBytes > 0 && !task.Done {
-					return true
+				var state struct {
+					Types map[string]struct{ Bytes int64 }
+				}
+				json.Unmarshal(task.State, &state)
+				for _, ls := range state.Types {
+					if len(files) > 0 && ls.Bytes > 0 && !task.Done {
+						return true
+					}
 				}
 			}
 			return false
@@ -183,6 +203,11 @@ func TestExportCrashResume(t *testing.T) {
 		first.kill()
 		if j, _ := st.GetExportJob(ctx, id); j.Status != store.ExportRunning {
 			t.Fatalf("the export finished before the kill: %+v", j)
+		}
+		if lostSpool {
+			if err := os.RemoveAll(filepath.Join(dataDir, "exports", ".spool")); err != nil {
+				t.Fatal(err)
+			}
 		}
 
 		second := startHelper(t, hc, logPath)
@@ -212,13 +237,16 @@ func TestExportCrashResume(t *testing.T) {
 			t.Fatalf("no type has parts from both processes: the export restarted instead of resuming (%v)", tokens)
 		}
 
+		if log, _ := os.ReadFile(logPath); lostSpool != strings.Contains(string(log), "redoing the part") {
+			t.Fatalf("lost spool %v, but the server log says otherwise:\n%s", lostSpool, log)
+		}
 		_, fresh := exported(t, c, bulk.Request{})
 		for _, typ := range sortedKeys(d) {
 			if !slices.Equal(got[typ], fresh[typ]) {
 				t.Fatalf("%s: the resumed export differs from an uninterrupted one", typ)
 			}
 		}
-	})
+	}
 }
 
 // TestExportTwoServersOnePostgres: two servers on one PostgreSQL database

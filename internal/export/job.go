@@ -102,23 +102,23 @@ func queries(raw []string) ([]url.Values, error) {
 	return out, nil
 }
 
-// fileName is the name of a finished file in its URL: the type and the
-// part number, with the manifest array for deleted and error files.
-func fileName(kind, typ string, part int) string {
+// fileName is the name of a finished file in its URL: the type, the task
+// and the part number, with the manifest array for deleted and error files.
+func fileName(kind, typ string, seq, part int) string {
 	switch kind {
 	case kindDeleted:
-		return fmt.Sprintf("deleted.%s.%d.ndjson", typ, part)
+		return fmt.Sprintf("deleted.%s.%d.%d.ndjson", typ, seq, part)
 	case kindError:
 		return fmt.Sprintf("error.%d.ndjson", part)
 	}
-	return fmt.Sprintf("%s.%d.ndjson", typ, part)
+	return fmt.Sprintf("%s.%d.%d.ndjson", typ, seq, part)
 }
 
 // storageKey locates a part in the file storage. It carries the lease
 // token of the worker that wrote it, so that a worker whose lease passed
 // to another can never overwrite the file the other one committed.
-func storageKey(jobID, kind, typ string, part int, token int64) string {
-	return fmt.Sprintf("%s/%s-%s-%d-%d.ndjson.gz", jobID, kind, typ, part, token)
+func storageKey(jobID, kind, typ string, seq, part int, token int64) string {
+	return fmt.Sprintf("%s/%s-%s-%d-%d-%d.ndjson.gz", jobID, kind, typ, seq, part, token)
 }
 
 // fileType is the manifest type of a task's files: deleted files hold

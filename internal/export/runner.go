@@ -71,11 +71,14 @@ func (s *Service) runTask(ctx context.Context, task *store.ExportTask) {
 		defer close(hb)
 		s.heartbeat(tctx, task, cancel)
 	}()
+	start := time.Now()
 	err := s.execute(tctx, task)
 	cancel(nil)
 	<-hb
 	switch {
 	case err == nil:
+		s.log.Debug("export: task done", "job", task.JobID, "task", task.Seq, "kind", task.Kind, "type", task.Type,
+			"duration_ms", time.Since(start).Milliseconds())
 		return
 	case errors.Is(err, store.ErrLeaseLost), errors.Is(context.Cause(tctx), store.ErrLeaseLost):
 		s.log.Info("export: task given up: its job ended or another worker holds it", "job", task.JobID, "task", task.Seq)

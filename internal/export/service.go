@@ -93,8 +93,12 @@ type Config struct {
 	FileMaxResources int64
 	FileMaxBytes     int64
 	// CheckpointEvery is the number of resources between checkpoints
-	// within a file [10000].
+	// within a file [50000].
 	CheckpointEvery int
+	// RangeRows is the number of history rows a range task of a full
+	// export reads [500000]: larger exports are split into several tasks,
+	// which workers of every process run in parallel.
+	RangeRows int64
 	// PageSize is the number of rows per database query [1000].
 	PageSize int
 	// PagePause is a pause after each page, to spread the load of large
@@ -149,7 +153,10 @@ func (c Config) withDefaults() Config {
 		c.FileMaxBytes = 256 << 20
 	}
 	if c.CheckpointEvery <= 0 {
-		c.CheckpointEvery = 10_000
+		c.CheckpointEvery = 50_000
+	}
+	if c.RangeRows <= 0 {
+		c.RangeRows = 500_000
 	}
 	if c.PageSize <= 0 {
 		c.PageSize = 1000

@@ -38,6 +38,8 @@ func (s *Service) execute(ctx context.Context, task *store.ExportTask) error {
 		return s.writeIssues(ctx, job, params, task)
 	case kindOutput, kindDeleted:
 		return s.exportType(ctx, job, params, task)
+	case kindRange:
+		return s.exportRange(ctx, job, params, task)
 	}
 	return fmt.Errorf("export: unknown task kind %q", task.Kind)
 }
@@ -68,18 +70,25 @@ func (s *Service) waitSnapshot(ctx context.Context, job *store.ExportJob) error 
 	}
 }
 
-// plan adds the job's real tasks: one per type with versions in the
-// snapshot, one per type with deletions when _since asks for them, and one
-// for the error file when there are messages. Types without data get no
-// task, so no empty file (export.html: no output item for a type without
-// data).
+// plan adds the job's real tasks once the snapshot is final. A full
+// export (no _since) reads history in ranges, every type at once; an
+// export with _since gets one task per type with changes (read through the
+// type's index, as few rows changed) and one per type with deletions.
+// Either way, a type without data gets no file (export.html: no output
+// item for a type without data). One more task writes the error file
+// when there are messages.
 func (s *Service) plan(ctx context.Context, job *store.ExportJob, params *Params, task *store.ExportTask) error {
 	var tasks []store.ExportTask
-	add := func(kind, typ string) {
-		tasks = append(tasks, store.ExportTask{Seq: len(tasks) + 1, Kind: kind, Type: typ, Cursor: params.startCursor()})
+	add := func(kind, typ string, cur store.ExportCursor, state []byte) {
+		tasks = append(tasks, store.ExportTask{Seq: len(tasks) + 1, Kind: kind, Type: typ, Cursor: cur, State: state})
+	}
+	if params.Since == 0 {
+		if err := s.planRanges(ctx, add); err != nil {
+			return err
+		}
 	}
 	for _, deleted := range []bool{false, true} {
-		if deleted && params.Since == 0 {
+		if params.Since == 0 {
 			break
 		}
 		for _, t := range params.Types {
@@ -88,14 +97,14 @@ func (s *Service) plan(ctx context.Context, job *store.ExportJob, params *Params
 				return err
 			}
 			if ok && deleted {
-				add(kindDeleted, t)
+				add(kindDeleted, t, params.startCursor(), nil)
 			} else if ok {
-				add(kindOutput, t)
+				add(kindOutput, t, params.startCursor(), nil)
 			}
 		}
 	}
 	if len(params.Issues) > 0 {
-		add(kindError, "OperationOutcome")
+		add(kindError, "OperationOutcome", store.ExportCursor{}, nil)
 	}
 	done := *task
 	done.Done = true
@@ -307,8 +316,10 @@ type taskWriter struct {
 	sinceCheckpoint int
 }
 
-func (s *Service) spoolPath(jobID string, seq, part int, token int64) string {
-	return filepath.Join(s.cfg.SpoolDir, jobID, fmt.Sprintf("%d-%d-%d.ndjson.gz", seq, part, token))
+// spoolPath is where a part is written before it is finished; the name
+// carries the lease token of its writer.
+func (s *Service) spoolPath(jobID string, seq int, typ string, part int, token int64) string {
+	return filepath.Join(s.cfg.SpoolDir, jobID, fmt.Sprintf("%d-%s-%d-%d.ndjson.gz", seq, typ, part, token))
 }
 
 // openTask resumes a task from its checkpoint: the durable bytes of the
@@ -321,8 +332,8 @@ func (s *Service) openTask(ctx context.Context, job *store.ExportJob, task *stor
 	if task.PartBytes == 0 {
 		return tw, nil
 	}
-	from := s.spoolPath(job.ID, task.Seq, task.Part, task.PartToken)
-	w, ok, err := newPartWriter(gz, s.spoolPath(job.ID, task.Seq, task.Part, task.Token), from, task.PartBytes)
+	from := s.spoolPath(job.ID, task.Seq, task.Type, task.Part, task.PartToken)
+	w, ok, err := newPartWriter(gz, s.spoolPath(job.ID, task.Seq, task.Type, task.Part, task.Token), from, task.PartBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +370,7 @@ func (tw *taskWriter) restartPart() error {
 func (tw *taskWriter) write(line []byte) error {
 	if tw.w == nil {
 		t := &tw.task
-		w, _, err := newPartWriter(tw.gz, tw.s.spoolPath(tw.job.ID, t.Seq, t.Part, t.Token), "", 0)
+		w, _, err := newPartWriter(tw.gz, tw.s.spoolPath(tw.job.ID, t.Seq, t.Type, t.Part, t.Token), "", 0)
 		if err != nil {
 			return err
 		}
@@ -429,12 +440,12 @@ func (tw *taskWriter) endPart(ctx context.Context, done bool) error {
 		if err != nil {
 			return err
 		}
-		key := storageKey(tw.job.ID, t.Kind, t.Type, t.Part, t.Token)
-		spool := tw.s.spoolPath(tw.job.ID, t.Seq, t.Part, t.Token)
+		key := storageKey(tw.job.ID, t.Kind, t.Type, t.Seq, t.Part, t.Token)
+		spool := tw.s.spoolPath(tw.job.ID, t.Seq, t.Type, t.Part, t.Token)
 		if err := tw.s.cfg.Storage.Put(ctx, key, spool); err != nil {
 			return err
 		}
-		file = &store.ExportFile{JobID: tw.job.ID, Name: fileName(t.Kind, t.Type, t.Part), Kind: t.Kind, Type: fileType(t),
+		file = &store.ExportFile{JobID: tw.job.ID, Name: fileName(t.Kind, t.Type, t.Seq, t.Part), Kind: t.Kind, Type: fileType(t),
 			Source: fileSource(t), Key: key, TaskSeq: t.Seq, Part: t.Part, Count: tw.w.count, Size: size, RawSize: tw.w.raw}
 		tw.w = nil
 		t.Part++

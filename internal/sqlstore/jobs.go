@@ -15,7 +15,7 @@ var _ store.ExportStore = (*Store)(nil)
 const jobColumns = `id, owner, status, request, params, tx_time, horizon, created_at, finished_at, expires_at, error`
 
 const taskColumns = `job_id, seq, kind, type, done, cursor_ts, cursor_seq, part, part_start_ts, part_start_seq,
-	part_bytes, part_count, part_raw, part_token, total, token, lease_owner, lease_until`
+	part_bytes, part_count, part_raw, part_token, total, token, lease_owner, lease_until, state`
 
 const fileColumns = `job_id, name, kind, type, source, storage_key, task_seq, part, count, size, raw_size, created_at`
 
@@ -41,7 +41,7 @@ func scanTask(r rowScanner) (*store.ExportTask, error) {
 	var lease int64
 	err := r.Scan(&t.JobID, &t.Seq, &t.Kind, &t.Type, &t.Done, &t.Cursor.TS, &t.Cursor.Seq, &t.Part,
 		&t.PartStart.TS, &t.PartStart.Seq, &t.PartBytes, &t.PartCount, &t.PartRaw, &t.PartToken, &t.Total,
-		&t.Token, &t.LeaseOwner, &lease)
+		&t.Token, &t.LeaseOwner, &lease, &t.State)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +61,14 @@ func scanFile(r rowScanner) (*store.ExportFile, error) {
 	return f, nil
 }
 
+// nonNil keeps NOT NULL blob columns happy.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
 // optMicros is fromMicros with 0 meaning "not set".
 func optMicros(us int64) time.Time {
 	if us == 0 {
@@ -69,33 +77,37 @@ func optMicros(us int64) time.Time {
 	return fromMicros(us)
 }
 
-// withTx runs fn in a write transaction, retrying PostgreSQL serialization
-// failures like Write does.
-func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// withTx runs fn in a write transaction (on SQLite through the group
+// committer, which owns the writer connection), retrying PostgreSQL
+// serialization failures like Write does. fn must use the context it is
+// given.
+func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if err = s.txOnce(ctx, fn); !s.retryable(err) {
+		if err = s.inWriteTx(ctx, fn); !s.retryable(err) {
 			return err
 		}
 	}
 	return err
 }
 
-func (s *Store) txOnce(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+// execAffected runs one write statement and returns the rows it changed.
+func (s *Store) execAffected(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.exec(ctx, func(ctx context.Context, e execer) error {
+		res, err := e.ExecContext(ctx, s.d.rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
 		return err
-	}
-	return tx.Commit()
+	})
+	return n, err
 }
 
 // CreateExportJob inserts the job and its tasks and fixes the snapshot.
 func (s *Store) CreateExportJob(ctx context.Context, job *store.ExportJob, tasks []store.ExportTask, maxRunning int) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if maxRunning > 0 {
 			if s.d.pg {
 				// Serializes kick-offs of one owner across processes, so two
@@ -135,10 +147,10 @@ func (s *Store) CreateExportJob(ctx context.Context, job *store.ExportJob, tasks
 }
 
 func (s *Store) insertTasks(ctx context.Context, tx *sql.Tx, jobID string, tasks []store.ExportTask) error {
-	q := s.d.rebind(`INSERT INTO export_tasks (job_id, seq, kind, type, part, cursor_ts, cursor_seq, part_start_ts, part_start_seq)
-		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)`)
+	q := s.d.rebind(`INSERT INTO export_tasks (job_id, seq, kind, type, part, cursor_ts, cursor_seq, part_start_ts, part_start_seq, state)
+		VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`)
 	for _, t := range tasks {
-		if _, err := tx.ExecContext(ctx, q, jobID, t.Seq, t.Kind, t.Type, t.Cursor.TS, t.Cursor.Seq, t.Cursor.TS, t.Cursor.Seq); err != nil {
+		if _, err := tx.ExecContext(ctx, q, jobID, t.Seq, t.Kind, t.Type, t.Cursor.TS, t.Cursor.Seq, t.Cursor.TS, t.Cursor.Seq, nonNil(t.State)); err != nil {
 			if isUniqueViolation(err) {
 				return fmt.Errorf("export task %d of job %s: %w", t.Seq, jobID, store.ErrExists)
 			}
@@ -208,7 +220,7 @@ func (s *Store) GetExportFile(ctx context.Context, jobID, name string) (*store.E
 // increment then fences the previous holder of an expired lease.
 func (s *Store) ClaimExportTask(ctx context.Context, owner string, lease time.Duration) (*store.ExportTask, error) {
 	var claimed *store.ExportTask
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		now := s.now()
 		lock := ""
 		if s.d.pg {
@@ -238,14 +250,14 @@ func (s *Store) ClaimExportTask(ctx context.Context, owner string, lease time.Du
 // RenewExportLease extends a lease that t still holds.
 func (s *Store) RenewExportLease(ctx context.Context, t *store.ExportTask, lease time.Duration) error {
 	until := s.now().Add(lease)
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE export_tasks SET lease_until = ?
+	n, err := s.execAffected(ctx, `UPDATE export_tasks SET lease_until = ?
 		WHERE job_id = ? AND seq = ? AND token = ? AND done = ?
-		AND EXISTS (SELECT 1 FROM export_jobs j WHERE j.id = export_tasks.job_id AND j.status = ?)`),
+		AND EXISTS (SELECT 1 FROM export_jobs j WHERE j.id = export_tasks.job_id AND j.status = ?)`,
 		micros(until), t.JobID, t.Seq, t.Token, false, string(store.ExportRunning))
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return store.ErrLeaseLost
 	}
 	t.LeaseUntil = until
@@ -254,8 +266,8 @@ func (s *Store) RenewExportLease(ctx context.Context, t *store.ExportTask, lease
 
 // ReleaseExportTask ends t's lease.
 func (s *Store) ReleaseExportTask(ctx context.Context, t *store.ExportTask) error {
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE export_tasks SET lease_until = 0, lease_owner = ''
-		WHERE job_id = ? AND seq = ? AND token = ?`), t.JobID, t.Seq, t.Token)
+	_, err := s.execAffected(ctx, `UPDATE export_tasks SET lease_until = 0, lease_owner = ''
+		WHERE job_id = ? AND seq = ? AND token = ?`, t.JobID, t.Seq, t.Token)
 	return err
 }
 
@@ -265,7 +277,7 @@ func (s *Store) ReleaseExportTask(ctx context.Context, t *store.ExportTask) erro
 // concurrent finishers could otherwise each see the other unfinished).
 func (s *Store) CheckpointExportTask(ctx context.Context, cp store.ExportCheckpoint) (bool, error) {
 	var jobDone bool
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		jobDone = false
 		t := cp.Task
 		var status string
@@ -277,10 +289,10 @@ func (s *Store) CheckpointExportTask(ctx context.Context, cp store.ExportCheckpo
 			return err
 		}
 		res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE export_tasks SET done = ?, cursor_ts = ?, cursor_seq = ?, part = ?,
-			part_start_ts = ?, part_start_seq = ?, part_bytes = ?, part_count = ?, part_raw = ?, part_token = ?, total = ?
+			part_start_ts = ?, part_start_seq = ?, part_bytes = ?, part_count = ?, part_raw = ?, part_token = ?, total = ?, state = ?
 			WHERE job_id = ? AND seq = ? AND token = ? AND done = ?`),
 			t.Done, t.Cursor.TS, t.Cursor.Seq, t.Part, t.PartStart.TS, t.PartStart.Seq, t.PartBytes, t.PartCount, t.PartRaw,
-			t.PartToken, t.Total, t.JobID, t.Seq, t.Token, false)
+			t.PartToken, t.Total, nonNil(t.State), t.JobID, t.Seq, t.Token, false)
 		if err != nil {
 			return err
 		}
@@ -325,19 +337,19 @@ func (s *Store) insertFile(ctx context.Context, tx *sql.Tx, f *store.ExportFile)
 // FailExportJob marks a running job failed.
 func (s *Store) FailExportJob(ctx context.Context, id, msg string, retention time.Duration) error {
 	now := s.now()
-	_, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE export_jobs SET status = ?, error = ?, finished_at = ?, expires_at = ?
-		WHERE id = ? AND status = ?`), string(store.ExportFailed), msg, micros(now), micros(now.Add(retention)), id, string(store.ExportRunning))
+	_, err := s.execAffected(ctx, `UPDATE export_jobs SET status = ?, error = ?, finished_at = ?, expires_at = ?
+		WHERE id = ? AND status = ?`, string(store.ExportFailed), msg, micros(now), micros(now.Add(retention)), id, string(store.ExportRunning))
 	return err
 }
 
 // CancelExportJob marks a job cancelled.
 func (s *Store) CancelExportJob(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE export_jobs SET status = ? WHERE id = ? AND status <> ?`),
+	n, err := s.execAffected(ctx, `UPDATE export_jobs SET status = ? WHERE id = ? AND status <> ?`,
 		string(store.ExportCancelled), id, string(store.ExportCancelled))
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return store.ErrNotFound
 	}
 	return nil
@@ -345,12 +357,8 @@ func (s *Store) CancelExportJob(ctx context.Context, id string) error {
 
 // TouchExportJob records a poll unless the previous one is too recent.
 func (s *Store) TouchExportJob(ctx context.Context, id string, now time.Time, minInterval time.Duration) (bool, error) {
-	res, err := s.w.ExecContext(ctx, s.d.rebind(`UPDATE export_jobs SET polled_at = ? WHERE id = ? AND polled_at <= ?`),
+	n, err := s.execAffected(ctx, `UPDATE export_jobs SET polled_at = ? WHERE id = ? AND polled_at <= ?`,
 		micros(now), id, micros(now.Add(-minInterval)))
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
 	return n == 1, err
 }
 
@@ -384,7 +392,7 @@ func (s *Store) ExportJobsToRemove(ctx context.Context, now time.Time, limit int
 
 // DeleteExportJob removes a job's rows.
 func (s *Store) DeleteExportJob(ctx context.Context, id string) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		for _, q := range []string{
 			"DELETE FROM export_files WHERE job_id = ?",
 			"DELETE FROM export_tasks WHERE job_id = ?",

@@ -112,6 +112,39 @@ func (s *Store) ScanSnapshot(ctx context.Context, q store.SnapshotQuery, fn func
 	return rows.Err()
 }
 
+// ScanSnapshotRange reads one page of a range scan in seq order: the
+// primary key, so the table is read sequentially.
+func (s *Store) ScanSnapshotRange(ctx context.Context, q store.SnapshotRangeQuery, fn func(store.SnapshotRow) error) error {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	at := micros(q.At)
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT seq, ts, type, id, body FROM history
+		WHERE seq > ? AND seq <= ? AND ts <= ? AND method <> 'DELETE' AND (superseded_ts IS NULL OR superseded_ts > ?)
+		ORDER BY seq LIMIT ?`), q.AfterSeq, q.UpToSeq, at, at, q.Limit)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r store.SnapshotRow
+		if err := rows.Scan(&r.Cursor.Seq, &r.Cursor.TS, &r.Type, &r.ID, &r.Body); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// MaxHistorySeq returns the largest history seq.
+func (s *Store) MaxHistorySeq(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM history").Scan(&n)
+	return n, err
+}
+
 // SnapshotHasRows probes the history_type_ts index for one row.
 func (s *Store) SnapshotHasRows(ctx context.Context, q store.SnapshotQuery) (bool, error) {
 	query := `SELECT 1 FROM history WHERE type = ? AND (ts, seq) > (?, ?) AND ts <= ? LIMIT 1`

@@ -91,6 +91,9 @@ type ExportTask struct {
 	// Total counts the resources of the finished parts and of the durable
 	// bytes of the current one.
 	Total int64
+	// State is more checkpoint state, opaque to the store (a task that
+	// writes several types keeps their parts here).
+	State []byte
 
 	// Token grows by one with every claim; a checkpoint carrying an older
 	// token is refused (fencing a worker whose lease expired).
@@ -147,10 +150,22 @@ type SnapshotQuery struct {
 	Limit   int
 }
 
+// SnapshotRangeQuery selects one page of the history rows of every type
+// visible in a snapshot, in seq (physical) order: a full export reads the
+// table sequentially instead of jumping between the pages of each type.
+type SnapshotRangeQuery struct {
+	At time.Time
+	// AfterSeq and UpToSeq bound seq: AfterSeq < seq <= UpToSeq.
+	AfterSeq, UpToSeq int64
+	Limit             int
+}
+
 // SnapshotRow is one resource of a snapshot scan.
 type SnapshotRow struct {
 	Cursor ExportCursor
-	ID     string
+	// Type is set by range scans.
+	Type string
+	ID   string
 	// Body is the version's exact JSON; for a deletion, the version the
 	// deletion ended (nil if unknown).
 	Body []byte
@@ -214,6 +229,12 @@ type ExportStore interface {
 	// ScanSnapshot calls fn with one page of rows of q, at most q.Limit;
 	// fn's row is valid after the call (its Body is not reused).
 	ScanSnapshot(ctx context.Context, q SnapshotQuery, fn func(SnapshotRow) error) error
+	// ScanSnapshotRange calls fn with one page of rows of q, at most
+	// q.Limit, live versions only.
+	ScanSnapshotRange(ctx context.Context, q SnapshotRangeQuery, fn func(SnapshotRow) error) error
+	// MaxHistorySeq is the largest seq in history: every version at or
+	// before a ready snapshot has a seq at most this.
+	MaxHistorySeq(ctx context.Context) (int64, error)
 	// SnapshotHasRows reports whether q (its Type, At, After and Deleted)
 	// would select any history row, cheaply: it may say true for a type
 	// whose rows are all superseded before At.

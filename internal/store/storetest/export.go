@@ -81,7 +81,7 @@ func testExportJobLifecycle(t *testing.T, open Opener) {
 	}
 
 	// A checkpoint with a finished part, then the task's end.
-	t0.Cursor, t0.Part, t0.Total = store.ExportCursor{TS: 10, Seq: 3}, 2, 7
+	t0.Cursor, t0.Part, t0.Total, t0.State = store.ExportCursor{TS: 10, Seq: 3}, 2, 7, []byte(`{"parts":{}}`)
 	t0.PartStart = t0.Cursor
 	f := &store.ExportFile{JobID: "job1", Name: "Patient-1.ndjson", Kind: "output", Type: "Patient", Source: "Patient",
 		Key: "job1/Patient-1-1.ndjson.gz", TaskSeq: 0, Part: 1, Count: 7, Size: 100, RawSize: 900}
@@ -90,6 +90,9 @@ func testExportJobLifecycle(t *testing.T, open Opener) {
 	}
 	if _, err := es.CheckpointExportTask(ctx, store.ExportCheckpoint{Task: *t0, File: f}); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("the same file twice: %v", err)
+	}
+	if ts, _ := es.ExportTasks(ctx, "job1"); string(ts[0].State) != `{"parts":{}}` || ts[0].Total != 7 {
+		t.Fatalf("checkpointed task %+v", ts[0])
 	}
 	t0.Done = true
 	if done, err := es.CheckpointExportTask(ctx, store.ExportCheckpoint{Task: *t0, Retention: time.Hour}); err != nil || done {
@@ -356,6 +359,36 @@ func testExportSnapshot(t *testing.T, open Opener) {
 		if got, err := es.SnapshotHasRows(ctx, q.q); err != nil || got != q.want {
 			t.Fatalf("has rows %+v = %v, %v", q.q, got, err)
 		}
+	}
+	// A range scan reads every type in seq order, with the same visibility.
+	create(t, s, `{"resourceType":"Basic","id":"x"}`) // after the snapshot: not in it
+	maxSeq, err := es.MaxHistorySeq(ctx)
+	if err != nil || maxSeq == 0 {
+		t.Fatalf("max seq = %d, %v", maxSeq, err)
+	}
+	var ranged []string
+	after := int64(0)
+	for {
+		n := 0
+		err := es.ScanSnapshotRange(ctx, store.SnapshotRangeQuery{At: j.TransactionTime, AfterSeq: after, UpToSeq: maxSeq, Limit: 2},
+			func(r store.SnapshotRow) error {
+				if r.Cursor.Seq <= after {
+					t.Fatalf("range scan out of seq order: %d after %d", r.Cursor.Seq, after)
+				}
+				n, after = n+1, r.Cursor.Seq
+				ranged = append(ranged, r.Type+"/"+r.ID)
+				return nil
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n < 2 {
+			break
+		}
+	}
+	sort.Strings(ranged)
+	if got := strings.Join(ranged, " "); got != "Patient/a Patient/c Patient/d" {
+		t.Fatalf("range scan at snapshot: %s", got)
 	}
 	v, err := es.ReadSnapshot(ctx, "Patient", "a", j.TransactionTime)
 	if err != nil || v.VersionID != 2 || !strings.Contains(string(v.Body), "A2") {

@@ -36,6 +36,7 @@ CREATE TABLE export_tasks (
     token          BIGINT  NOT NULL DEFAULT 0,
     lease_owner    TEXT    NOT NULL DEFAULT '',
     lease_until    BIGINT  NOT NULL DEFAULT 0,
+    state          BYTEA   NOT NULL DEFAULT ''::bytea,
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX export_tasks_runnable ON export_tasks (done, lease_until);

@@ -37,6 +37,7 @@ CREATE TABLE export_tasks (
     token          INTEGER NOT NULL DEFAULT 0,
     lease_owner    TEXT    NOT NULL DEFAULT '',
     lease_until    INTEGER NOT NULL DEFAULT 0,
+    state          BLOB    NOT NULL DEFAULT x'',
     PRIMARY KEY (job_id, seq)
 );
 CREATE INDEX export_tasks_runnable ON export_tasks (done, lease_until);
