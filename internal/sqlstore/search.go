@@ -189,6 +189,12 @@ func (c *compiler) assemble(typ string, sets []ridSet) *matchSQL {
 		if s.negate {
 			not = "NOT "
 		}
+		if probe := probeOf(s); probe != nil && s.sub != "" {
+			cond, args := probe(c, "t0.rid")
+			m.where = append(m.where, cond)
+			m.args = append(m.args, args...)
+			continue
+		}
 		if s.sub != "" {
 			m.where = append(m.where, "t0.rid "+not+"IN ("+s.sub+")")
 		} else {

@@ -36,6 +36,29 @@ type ridSet struct {
 	// ordered: scanning the leaf's key index yields rids in order, so a
 	// page needs no sort.
 	ordered bool
+	// probe, when set, is the correlated form of a subquery set: a
+	// condition that the rid expression it is given is in the set, checked
+	// through indexes from that rid outwards. A statement that does not
+	// drive from the set uses it instead of materializing the whole set.
+	probe func(c *compiler, rid string) (string, []any)
+}
+
+// probeOf returns a correlated membership test for a positive set: the
+// leaf's table searched by rid, or the set's own probe; nil when neither
+// applies.
+func probeOf(set ridSet) func(c *compiler, rid string) (string, []any) {
+	switch {
+	case set.negate:
+		return nil
+	case set.probe != nil:
+		return set.probe
+	case set.sub == "" && set.table != "":
+		return func(c *compiler, rid string) (string, []any) {
+			a := c.nextAlias()
+			return "EXISTS (SELECT 1 FROM " + set.table + " " + a + " WHERE " + a + ".rid = " + rid + " AND " + expand(set.cond, a) + ")", set.args
+		}
+	}
+	return nil
 }
 
 // Driver ranks.
@@ -99,6 +122,7 @@ func (c *compiler) clause(typ string, cl *search.Clause) (ridSet, error) {
 	}
 	// Follow the chain backwards: resources whose reference points at a
 	// resource of the inner set (search.html#chaining).
+	probe := probeOf(set)
 	inner, args := c.asSubquery(set, cl.Types)
 	for i := len(cl.Chain) - 1; i >= 0; i-- {
 		hop := cl.Chain[i]
@@ -116,8 +140,25 @@ func (c *compiler) clause(typ string, cl *search.Clause) (ridSet, error) {
 			ref + ".pid" + inList(len(pids))
 		args = append(args, pids...)
 		inner = q
+		probe = chainProbe(probe, pids)
 	}
-	return ridSet{sub: inner, args: args, rank: rankChain}, nil
+	return ridSet{sub: inner, args: args, rank: rankChain, probe: probe}, nil
+}
+
+// chainProbe tests that a resource points, through one of the reference
+// parameters pids, at a resource for which next holds.
+func chainProbe(next func(*compiler, string) (string, []any), pids []any) func(*compiler, string) (string, []any) {
+	if next == nil {
+		return nil
+	}
+	return func(c *compiler, rid string) (string, []any) {
+		ref, tr := c.nextAlias(), c.nextAlias()
+		inner, iargs := next(c, tr+".rid")
+		args := append(append([]any{}, pids...), iargs...)
+		return "EXISTS (SELECT 1 FROM idx_reference " + ref + " CROSS JOIN resources " + tr + " WHERE " + ref + ".rid = " + rid +
+			" AND " + ref + ".pid" + inList(len(pids)) + " AND " + tr + ".type = " + ref + ".target_type AND " + tr + ".id = " +
+			ref + ".target_id AND " + inner + ")", args
+	}
 }
 
 // has compiles _has:Type:ref:criterion (search.html#has): resources of typ
@@ -135,7 +176,17 @@ func (c *compiler) has(typ string, cl *search.Clause) (ridSet, error) {
 		" WHERE " + ref + ".rid = " + x + ".rid AND " + ref + ".pid = ? AND " + ref + ".target_type = ? AND " +
 		tr + ".type = " + ref + ".target_type AND " + tr + ".id = " + ref + ".target_id AND " + tr + ".deleted = ?"
 	args = append(args, pid, typ, false)
-	return ridSet{sub: q, args: args, rank: rankHas}, nil
+	set := ridSet{sub: q, args: args, rank: rankHas}
+	if next := probeOf(innerSet); next != nil {
+		set.probe = func(c *compiler, rid string) (string, []any) {
+			tr, ref := c.nextAlias(), c.nextAlias()
+			inner, iargs := next(c, ref+".rid")
+			return "EXISTS (SELECT 1 FROM resources " + tr + " CROSS JOIN idx_reference " + ref + " WHERE " + tr + ".rid = " + rid +
+				" AND " + ref + ".pid = ? AND " + ref + ".target_id = " + tr + ".id AND " + ref + ".target_type = " + tr + ".type AND " +
+				inner + ")", append([]any{pid}, iargs...)
+		}
+	}
+	return set, nil
 }
 
 // pids lists the pids of code on each of types (those that have it).

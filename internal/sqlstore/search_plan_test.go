@@ -23,6 +23,8 @@ var planShapes = []struct{ name, typ, query string }{
 	{"reference", "Observation", "subject=Patient/p1"},
 	{"chained", "Observation", "subject:Patient.name=smith"},
 	{"has", "Patient", "_has:Observation:subject:code=4548-4"},
+	{"has-probed", "Patient", "_has:Observation:subject:code=4548-4&name=smi"},
+	{"chained-probed", "Observation", "subject:Patient.name=smith&code=4548-4"},
 	{"sorted", "Observation", "subject=Patient/p1&_sort=-date"},
 	{"sorted-lastupdated", "Observation", "code=4548-4&_sort=_lastUpdated"},
 	{"token-and-date", "Observation", "code=4548-4&date=2024-03"},

@@ -167,6 +167,13 @@ func TestSearchParameterTypes(t *testing.T) {
 		{"Practitioner", "_has:Patient:general-practitioner:_has:Observation:patient:code=29463-7", "d1"},
 		{"Practitioner", "_has:Patient:general-practitioner:_has:Observation:patient:code=8480-6", "d1"},
 		{"Organization", "_has:Patient:organization:gender=male", ""},
+		// chains and _has checked from a driving clause (correlated probes)
+		{"Patient", "_has:Observation:patient:code=29463-7&gender=female", "p1"},
+		{"Patient", "_has:Observation:patient:code=29463-7&gender=male", ""},
+		{"Observation", "subject:Patient.name=smith&status=final", "o1 o3"},
+		{"Observation", "patient.organization.name=acme&status=amended", "o2"},
+		{"Observation", "patient.organization.name=acme&status=final", "o1"},
+		{"Practitioner", "_has:Patient:general-practitioner:_has:Observation:patient:code=29463-7&name=who", "d1"},
 		// uri
 		{"ValueSet", "url=http://example.org/fhir/ValueSet/a", "v1"},
 		{"ValueSet", "url:below=http://example.org/fhir/ValueSet/a", "v1 v2"},
