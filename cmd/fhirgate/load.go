@@ -55,14 +55,16 @@ when it is new (PUT Type/id), so an interrupted load can simply be run again.
 
 --db URL writes straight into a fhirgate database (sqlite:PATH or
 postgres://...), the fast path: lines are parsed on every core and written in
-batches of --batch resources per transaction, in file order.
+transactions of --batch resources.
 
 --server BASE loads over the FHIR API of BASE (fhirgate's or any FHIR
 server's) with transaction Bundles of PUT entries (--bundle batch for batch
-Bundles), --parallel Bundles at a time. The client gets its tokens as the
-token command does (default scope ` + loadScope + `) and renews them as needed.
+Bundles). The client gets its tokens as the token command does (default
+scope ` + loadScope + `) and renews them as needed.
 
-An invalid line stops the load with its file and line number; --skip-invalid
+Both keep --parallel transactions or Bundles in flight; when an id appears
+twice, the later line wins. An invalid line stops the load with its file
+and line number, after everything before it is loaded; --skip-invalid
 skips and counts invalid lines instead. On a terminal a progress bar shows
 bytes and resources; otherwise progress goes to stderr as log lines. The
 summary gives the count and rate per file and in total.
@@ -78,7 +80,7 @@ FHIRGATE_CLIENT_ID and FHIRGATE_KEY.`,
 	f.StringVar(&o.db, "db", "", "load straight into this database: sqlite:PATH or postgres://user:pass@host/db")
 	f.IntVar(&o.batch, "batch", 0, fmt.Sprintf("resources per transaction (--db, default %d) or per Bundle (--server, default %d)", loader.DefaultStoreBatch, loader.DefaultServerBatch))
 	f.IntVar(&o.workers, "workers", 0, "goroutines parsing lines (default: one per CPU)")
-	f.IntVar(&o.parallel, "parallel", loader.DefaultParallel, "Bundles in flight at once (--server)")
+	f.IntVar(&o.parallel, "parallel", loader.DefaultParallel, "batches being written at once: transactions (--db) or Bundles (--server)")
 	f.StringVar(&o.bundle, "bundle", loader.Transaction, "Bundle type for --server: transaction (all or nothing per Bundle) or batch")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "skip and count invalid lines instead of stopping at the first")
 	return cmd
@@ -111,7 +113,7 @@ func runLoad(cmd *cobra.Command, cf *clientFlags, o loadOptions, args []string) 
 		return fmt.Errorf("load: %w; name NDJSON files, or directories that hold .ndjson or .ndjson.gz files", err)
 	}
 	view := newLoadView(cmd.ErrOrStderr(), srcs)
-	opts := loader.Options{BatchSize: o.batch, Workers: o.workers, SkipInvalid: o.skipInvalid,
+	opts := loader.Options{BatchSize: o.batch, Parallel: o.parallel, Workers: o.workers, SkipInvalid: o.skipInvalid,
 		OnProgress: view.progress, OnInvalid: view.invalid}
 	var (
 		res  *loader.Result
@@ -127,7 +129,7 @@ func runLoad(cmd *cobra.Command, cf *clientFlags, o loadOptions, args []string) 
 			return err
 		}
 		dest = cf.server
-		srv := loader.Server{BaseURL: cf.server, HTTP: ts.Client(), Bundle: o.bundle, Parallel: o.parallel}
+		srv := loader.Server{BaseURL: cf.server, HTTP: ts.Client(), Bundle: o.bundle}
 		res, err = loader.ToServer(cmd.Context(), srv, srcs, opts)
 	}
 	view.finish()

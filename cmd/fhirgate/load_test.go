@@ -153,7 +153,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"bad database", []string{"load", "--db", "mysql://x", bad}, 1,
 			"load: open database: "},
 		{"invalid line", []string{"load", "--db", db, "--batch", "2", bad}, 1,
-			"load: " + bad + ":4: the resource has no id: load keeps each resource's id (PUT Type/id), so every line needs one; fix the line, or pass --skip-invalid to skip invalid lines (2 resources were loaded before it; loading again is safe, since resources keep their ids)"},
+			"load: " + bad + ":4: the resource has no id: load keeps each resource's id (PUT Type/id), so every line needs one; fix the line, or pass --skip-invalid to skip invalid lines (3 resources were loaded before it; loading again is safe, since resources keep their ids)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, _, err := runClientCLI(t, context.Background(), tc.args...)

@@ -13,14 +13,18 @@
 // then taken back in input order and handed to the destination:
 //
 //   - ToStore writes them straight into a store.ResourceStore, BatchSize
-//     resources per database transaction, one transaction at a time in
-//     input order (the fast path: the SQLite store has a single writer
-//     anyway, and in-order writes make the last line of a repeated id win).
+//     resources per database transaction (the fast path).
 //   - ToServer posts them as transaction (or batch) Bundles of PUT entries
-//     (R4 http.html#transaction), Parallel Bundles at a time, through any
-//     http.Client: the Client of a client.TokenSource authorizes each
-//     request and, when a token expires mid-load and the server answers
-//     401, fetches a new one and sends the Bundle again.
+//     (R4 http.html#transaction) through any http.Client: the Client of
+//     a client.TokenSource authorizes each request and, when a token
+//     expires mid-load and the server answers 401, fetches a new one and
+//     sends the Bundle again.
+//
+// Both keep Options.Parallel batches in flight: the SQLite store then
+// commits several at once (one fsync for all of them), PostgreSQL and
+// servers write them side by side. A batch waits for any batch in flight
+// that changes one of its resources, so when an id appears twice the later
+// line wins, as if everything were written in input order.
 //
 // An invalid line (not JSON, not a FHIR resource, no id) stops the load with
 // a *LineError naming the file and line, unless Options.SkipInvalid is set,

@@ -32,7 +32,6 @@ const (
 
 // Defaults of Server.
 const (
-	DefaultParallel       = 4
 	DefaultMaxBundleBytes = 8 << 20 // half of fhirgate's default request body limit
 	DefaultAttempts       = 4
 	DefaultRequestTimeout = 5 * time.Minute
@@ -49,8 +48,8 @@ type Server struct {
 	HTTP *http.Client
 	// Bundle is Transaction (the default) or Batch.
 	Bundle string
-	// Parallel is the number of Bundles in flight at once; zero means
-	// DefaultParallel.
+	// Parallel, when set, is the number of Bundles in flight, in place of
+	// Options.Parallel.
 	Parallel int
 	// MaxBundleBytes cuts a Bundle short of Options.BatchSize entries when
 	// it would grow past this size; zero means DefaultMaxBundleBytes.
@@ -74,9 +73,6 @@ func (s Server) withDefaults() (Server, error) {
 	default:
 		return s, fmt.Errorf("bundle type %q: want %q or %q", s.Bundle, Transaction, Batch)
 	}
-	if s.Parallel <= 0 {
-		s.Parallel = DefaultParallel
-	}
 	if s.MaxBundleBytes <= 0 {
 		s.MaxBundleBytes = DefaultMaxBundleBytes
 	}
@@ -95,8 +91,8 @@ func (s Server) withDefaults() (Server, error) {
 
 // ToServer loads the NDJSON of srcs into the FHIR server srv with
 // transaction or batch Bundles of PUT Type/id entries (R4
-// http.html#transaction), Options.BatchSize entries each and srv.Parallel
-// Bundles in flight. Resources keep their ids. Bundles may commit out of
+// http.html#transaction), Options.BatchSize entries each and
+// Options.Parallel Bundles in flight. Resources keep their ids. Bundles may commit out of
 // input order, except that a Bundle that changes a resource waits for any
 // Bundle in flight that changes the same one, so that the later line wins
 // as with ToStore.
@@ -106,105 +102,52 @@ func (s Server) withDefaults() (Server, error) {
 // (the rest of its Bundle is sent again without it). Other failures end
 // the load with the server's error, a *client.HTTPError.
 func ToServer(ctx context.Context, srv Server, srcs []Source, opts Options) (*Result, error) {
+	if srv.Parallel > 0 {
+		opts.Parallel = srv.Parallel
+	}
 	o := opts.withDefaults(DefaultServerBatch)
 	srv, err := srv.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	return run(ctx, srcs, o, func(ctx context.Context, g *errgroup.Group, t *tally) sink {
-		return &httpSink{srv: srv, o: o, t: t, g: g, sem: make(chan struct{}, srv.Parallel)}
+		return newHTTPSink(g, t, srv, o)
 	})
 }
 
-// httpSink gathers entries into Bundles and posts them concurrently.
+// httpSink posts the batches as Bundles.
 type httpSink struct {
+	*batcher
 	srv Server
 	o   Options
 	t   *tally
-	g   *errgroup.Group
-	sem chan struct{}
-	cur *bundle
-	// inflight are the Bundles posted and not yet known to be done.
-	inflight []*bundle
 }
 
-// bundle is one Bundle of PUT entries under construction or in flight.
-type bundle struct {
-	typ     string
-	entries []entry
-	// spans are where each entry's JSON sits in body.
-	spans []span
-	body  []byte
-	keys  map[string]struct{}
-	done  chan struct{}
+func newHTTPSink(g *errgroup.Group, t *tally, srv Server, o Options) *httpSink {
+	s := &httpSink{batcher: newBatcher(g, o.BatchSize, o.Parallel), srv: srv, o: o, t: t}
+	s.maxBytes = srv.MaxBundleBytes
+	s.newBatch = s.newBundle
+	s.put = s.putEntry
+	s.deliver = s.deliverBundle
+	return s
 }
 
-type span struct{ start, end int }
-
-func (s *httpSink) newBundle() *bundle {
-	b := &bundle{typ: s.srv.Bundle, keys: make(map[string]struct{}, s.o.BatchSize), done: make(chan struct{})}
+func (s *httpSink) newBundle() *batch {
+	b := &batch{typ: s.srv.Bundle, keys: newKeys(s.o.BatchSize), done: make(chan struct{})}
 	b.body = append(make([]byte, 0, 64<<10), `{"resourceType":"Bundle","type":"`...)
 	b.body = append(b.body, b.typ...)
 	b.body = append(b.body, `","entry":[`...)
 	return b
 }
 
-func (s *httpSink) add(ctx context.Context, e entry) error {
-	key := e.res.Type + "/" + e.res.ID
-	if s.cur != nil {
-		if _, dup := s.cur.keys[key]; dup || len(s.cur.body)+len(e.raw) > s.srv.MaxBundleBytes {
-			// A transaction may touch each resource once (R4
-			// http.html#trules); the second one goes in the next Bundle.
-			if err := s.send(ctx); err != nil {
-				return err
-			}
-		}
-	}
-	if err := s.waitFor(ctx, key); err != nil {
-		return err
-	}
-	if s.cur == nil {
-		s.cur = s.newBundle()
-	}
-	s.cur.add(s.srv.BaseURL, key, e)
-	if len(s.cur.entries) >= s.o.BatchSize {
-		return s.send(ctx)
-	}
-	return nil
-}
-
-// waitFor waits until no Bundle in flight changes key, so that two
-// versions of one resource are stored in input order.
-func (s *httpSink) waitFor(ctx context.Context, key string) error {
-	kept := s.inflight[:0]
-	for _, b := range s.inflight {
-		select {
-		case <-b.done:
-			continue
-		default:
-		}
-		if _, ok := b.keys[key]; ok {
-			select {
-			case <-b.done:
-				continue
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-		}
-		kept = append(kept, b)
-	}
-	clear(s.inflight[len(kept):])
-	s.inflight = kept
-	return nil
-}
-
-func (b *bundle) add(base, key string, e entry) {
+// putEntry appends a PUT Type/id entry to the Bundle's JSON.
+func (s *httpSink) putEntry(b *batch, key string, e entry) {
 	if len(b.entries) > 0 {
 		b.body = append(b.body, ',')
 	}
 	start := len(b.body)
 	b.body = append(b.body, `{"fullUrl":`...)
-	b.body = strconv.AppendQuote(b.body, base+"/"+key)
+	b.body = strconv.AppendQuote(b.body, s.srv.BaseURL+"/"+key)
 	b.body = append(b.body, `,"resource":`...)
 	b.body = append(b.body, e.raw...)
 	b.body = append(b.body, `,"request":{"method":"PUT","url":"`...)
@@ -213,15 +156,14 @@ func (b *bundle) add(base, key string, e entry) {
 	b.spans = append(b.spans, span{start, len(b.body)})
 	e.raw = nil // the body holds it now
 	b.entries = append(b.entries, e)
-	b.keys[key] = struct{}{}
 }
 
-// bytes closes the Bundle's JSON.
-func (b *bundle) bytes() []byte { return append(b.body, "]}"...) }
+// bundleBytes closes the Bundle's JSON.
+func bundleBytes(b *batch) []byte { return append(b.body, "]}"...) }
 
 // without rebuilds the Bundle without entry i.
-func (b *bundle) without(i int) *bundle {
-	nb := &bundle{typ: b.typ, keys: b.keys, done: b.done}
+func without(b *batch, i int) *batch {
+	nb := &batch{typ: b.typ, keys: b.keys, done: b.done}
 	head := b.spans[0].start
 	nb.body = append(make([]byte, 0, len(b.body)), b.body[:head]...)
 	for j, sp := range b.spans {
@@ -239,44 +181,9 @@ func (b *bundle) without(i int) *bundle {
 	return nb
 }
 
-// send posts the current Bundle in the background once a slot is free.
-func (s *httpSink) send(ctx context.Context) error {
-	b := s.cur
-	s.cur = nil
-	if b == nil || len(b.entries) == 0 {
-		return nil
-	}
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-	s.inflight = append(s.inflight, b)
-	s.g.Go(func() error {
-		defer func() { <-s.sem }()
-		defer close(b.done)
-		return s.deliver(ctx, b)
-	})
-	return nil
-}
-
-func (s *httpSink) finish(ctx context.Context) error {
-	if err := s.send(ctx); err != nil {
-		return err
-	}
-	for _, b := range s.inflight {
-		select {
-		case <-b.done:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	return nil
-}
-
-// deliver posts b until it is stored, dropping the entries the server
-// refuses when SkipInvalid allows.
-func (s *httpSink) deliver(ctx context.Context, b *bundle) error {
+// deliverBundle posts b until it is stored, dropping the entries the
+// server refuses when SkipInvalid allows.
+func (s *httpSink) deliverBundle(ctx context.Context, b *batch) error {
 	for len(b.entries) > 0 {
 		refused, err := s.post(ctx, b)
 		if err != nil {
@@ -296,7 +203,7 @@ func (s *httpSink) deliver(ctx context.Context, b *bundle) error {
 		}
 		i := refused.index[0]
 		s.t.rejected(b.entries[i], refused.err)
-		b = b.without(i)
+		b = without(b, i)
 	}
 	return nil
 }
@@ -308,7 +215,7 @@ type refusal struct {
 	err   *LineError
 }
 
-func (s *httpSink) settleBatch(b *bundle, r *refusal) {
+func (s *httpSink) settleBatch(b *batch, r *refusal) {
 	ok := make([]entry, 0, len(b.entries)-len(r.index))
 	for i, e := range b.entries {
 		if le, bad := r.errs[i]; bad {
@@ -322,8 +229,8 @@ func (s *httpSink) settleBatch(b *bundle, r *refusal) {
 
 // post sends b once it succeeds or fails for good. A nil refusal and nil
 // error mean every entry is stored.
-func (s *httpSink) post(ctx context.Context, b *bundle) (*refusal, error) {
-	body := b.bytes()
+func (s *httpSink) post(ctx context.Context, b *batch) (*refusal, error) {
+	body := bundleBytes(b)
 	for attempt := 1; ; attempt++ {
 		refused, err := s.postOnce(ctx, b, body)
 		if err == nil || attempt >= s.srv.Attempts || !transient(ctx, err) {
@@ -335,7 +242,7 @@ func (s *httpSink) post(ctx context.Context, b *bundle) (*refusal, error) {
 	}
 }
 
-func (s *httpSink) postOnce(ctx context.Context, b *bundle, body []byte) (*refusal, error) {
+func (s *httpSink) postOnce(ctx context.Context, b *batch, body []byte) (*refusal, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.srv.RequestTimeout)
 	defer cancel()
 	// A bytes.Reader body lets the token transport send the Bundle again
@@ -373,7 +280,7 @@ var entryPrefix = regexp.MustCompile(`^entry (\d+)\b`)
 // entryRefusal reads a failed transaction's error as the refusal of one
 // entry when it names one and is the client's fault (4xx other than
 // authorization and limits).
-func (s *httpSink) entryRefusal(b *bundle, err error) *refusal {
+func (s *httpSink) entryRefusal(b *batch, err error) *refusal {
 	var he *client.HTTPError
 	if !errors.As(err, &he) || !entryStatus(he.StatusCode) {
 		return nil
@@ -412,7 +319,7 @@ type batchResponse struct {
 	} `json:"entry"`
 }
 
-func (s *httpSink) batchRefusals(b *bundle, body io.Reader) (*refusal, error) {
+func (s *httpSink) batchRefusals(b *batch, body io.Reader) (*refusal, error) {
 	var br batchResponse
 	if err := json.NewDecoder(body).Decode(&br); err != nil {
 		return nil, fmt.Errorf("the batch response is not a Bundle: %w", err)

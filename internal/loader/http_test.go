@@ -72,14 +72,14 @@ func testToServer(t *testing.T, bundle string) {
 			}
 			var once sync.Once
 			var pl progressLog
-			opts := pl.opts(loader.Options{BatchSize: 30})
+			opts := pl.opts(loader.Options{BatchSize: 30, Parallel: 3})
 			report := opts.OnProgress
 			opts.OnProgress = func(p loader.Progress) {
 				report(p)
 				// Outlive the first token.
 				once.Do(func() { time.Sleep(1500 * time.Millisecond) })
 			}
-			srv := loader.Server{BaseURL: s.URL + "/fhir/", HTTP: src.Client(), Bundle: bundle, Parallel: 3}
+			srv := loader.Server{BaseURL: s.URL + "/fhir/", HTTP: src.Client(), Bundle: bundle}
 			res, err := loader.ToServer(context.Background(), srv, sources(t, files...), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -196,9 +196,9 @@ func TestToServerEntryRefusals(t *testing.T) {
 			hs := httptest.NewServer(fake)
 			defer hs.Close()
 			f := writeFile(t, t.TempDir(), "p.ndjson", content, false)
-			srv := loader.Server{BaseURL: hs.URL + "/fhir", Bundle: bundle, Parallel: 1}
+			srv := loader.Server{BaseURL: hs.URL + "/fhir", Bundle: bundle}
 
-			_, err := loader.ToServer(context.Background(), srv, sources(t, f), loader.Options{BatchSize: 8})
+			_, err := loader.ToServer(context.Background(), srv, sources(t, f), loader.Options{BatchSize: 8, Parallel: 1})
 			var le *loader.LineError
 			want := f + ":11: the server refused it (422): entry 2 (PUT Patient/bad1): not today"
 			if bundle == loader.Batch {
@@ -211,7 +211,7 @@ func TestToServerEntryRefusals(t *testing.T) {
 			fake.stored = map[string]bool{}
 			fake.failures.Store(2)
 			var pl progressLog
-			res, err := loader.ToServer(context.Background(), srv, sources(t, f), pl.opts(loader.Options{BatchSize: 8, SkipInvalid: true}))
+			res, err := loader.ToServer(context.Background(), srv, sources(t, f), pl.opts(loader.Options{BatchSize: 8, SkipInvalid: true, Parallel: 1}))
 			if err != nil {
 				t.Fatal(err)
 			}

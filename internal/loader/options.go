@@ -19,6 +19,10 @@ const (
 	// ToServer; the server writes a transaction Bundle in one database
 	// transaction, so the same measurement holds.
 	DefaultServerBatch = 100
+	// DefaultParallel is the number of batches in flight: enough that
+	// the SQLite store commits several together (one fsync for them all)
+	// and that PostgreSQL and servers write several at once.
+	DefaultParallel = 4
 	// DefaultMaxLineBytes is the longest line accepted: one resource, so
 	// large Binary or DocumentReference resources fit.
 	DefaultMaxLineBytes = 64 << 20
@@ -30,6 +34,10 @@ type Options struct {
 	// (ToStore) or per Bundle (ToServer); zero means DefaultStoreBatch or
 	// DefaultServerBatch.
 	BatchSize int
+	// Parallel is the number of batches being written at once; zero means
+	// DefaultParallel. A batch waits for those in flight that change one
+	// of its resources, so a repeated id always ends as its later line.
+	Parallel int
 	// Workers is the number of goroutines that parse and validate lines;
 	// zero means GOMAXPROCS.
 	Workers int
@@ -52,6 +60,9 @@ type Options struct {
 func (o Options) withDefaults(batch int) Options {
 	if o.BatchSize <= 0 {
 		o.BatchSize = batch
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = DefaultParallel
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -88,6 +89,14 @@ func consume(ctx context.Context, in <-chan *chunk, t *tally, s sink, skipInvali
 			delete(pending, next)
 			next++
 			if err := feed(ctx, c, t, s, skipInvalid, valid); err != nil {
+				var le *LineError
+				if errors.As(err, &le) {
+					// Everything before the invalid line is written, so
+					// that the count the error reports is exact.
+					if ferr := s.finish(ctx); ferr != nil {
+						return ferr
+					}
+				}
 				return err
 			}
 		}

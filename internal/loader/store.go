@@ -11,59 +11,54 @@ import (
 )
 
 // ToStore loads the NDJSON of srcs straight into st, Options.BatchSize
-// resources per transaction, each resource stored under its own id as an
-// update (creating it when new). Transactions run one after another in
-// input order, so when an id appears twice the later line wins. On error
-// the Result counts what was committed before it; loading the same files
-// again is safe.
+// resources per transaction and Options.Parallel transactions at once, each
+// resource stored under its own id as an update (creating it when new).
+// When an id appears twice the later line wins. On error the Result counts
+// what was committed before it; loading the same files again is safe.
 func ToStore(ctx context.Context, st store.ResourceStore, srcs []Source, opts Options) (*Result, error) {
 	o := opts.withDefaults(DefaultStoreBatch)
-	return run(ctx, srcs, o, func(_ context.Context, _ *errgroup.Group, t *tally) sink {
-		return &storeSink{st: st, t: t, size: o.BatchSize}
+	return run(ctx, srcs, o, func(_ context.Context, g *errgroup.Group, t *tally) sink {
+		return newStoreSink(g, t, st, o)
 	})
 }
 
-// storeSink writes batches in order, one transaction at a time.
+// storeSink writes batches in transactions. Several in flight let the
+// SQLite store commit them together, and PostgreSQL write them at once.
 type storeSink struct {
-	st    store.ResourceStore
-	t     *tally
-	size  int
-	batch []entry
-	res   []*resource.Resource
+	*batcher
+	st store.ResourceStore
+	t  *tally
 }
 
-func (s *storeSink) add(ctx context.Context, e entry) error {
-	e.raw = nil // the store takes the parsed resource
-	s.batch = append(s.batch, e)
-	if len(s.batch) < s.size {
-		return nil
+func newStoreSink(g *errgroup.Group, t *tally, st store.ResourceStore, o Options) *storeSink {
+	s := &storeSink{batcher: newBatcher(g, o.BatchSize, o.Parallel), st: st, t: t}
+	s.newBatch = func() *batch {
+		return &batch{entries: make([]entry, 0, o.BatchSize), keys: newKeys(o.BatchSize), done: make(chan struct{})}
 	}
-	return s.flush(ctx)
+	s.put = func(b *batch, _ string, e entry) {
+		e.raw = nil // the store takes the parsed resource
+		b.entries = append(b.entries, e)
+	}
+	s.deliver = s.write
+	return s
 }
 
-func (s *storeSink) finish(ctx context.Context) error { return s.flush(ctx) }
-
-func (s *storeSink) flush(ctx context.Context) error {
-	if len(s.batch) == 0 {
-		return nil
+func (s *storeSink) write(ctx context.Context, b *batch) error {
+	rs := make([]*resource.Resource, len(b.entries))
+	for i, e := range b.entries {
+		rs[i] = e.res
 	}
-	s.res = s.res[:0]
-	for _, e := range s.batch {
-		s.res = append(s.res, e.res)
-	}
-	if i, err := writeBatch(ctx, s.st, s.res); err != nil {
+	if i, err := writeBatch(ctx, s.st, rs); err != nil {
 		if i >= 0 {
 			// A store failure is no fault of the line, so it is not a
 			// LineError (SkipInvalid does not skip it); the position
 			// helps find out what the store disliked.
-			e := s.batch[i]
+			e := b.entries[i]
 			return fmt.Errorf("%s:%d: %w", s.t.files[e.file].Name, e.line, err)
 		}
 		return err
 	}
-	s.t.written(s.batch)
-	clear(s.batch)
-	s.batch = s.batch[:0]
+	s.t.written(b.entries)
 	return nil
 }
 

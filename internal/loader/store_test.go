@@ -128,10 +128,9 @@ func TestToStoreInvalid(t *testing.T) {
 			if !errors.As(err, &le) || le.Line != 5 || le.File != name {
 				t.Fatalf("error %#v is not the LineError of line 5", err)
 			}
-			// The batch of lines 1-2 was committed; line 3 waited for a
-			// second resource.
-			if res.Resources != 2 {
-				t.Fatalf("committed %d resources before the bad line, want 2", res.Resources)
+			// Every line before it was committed.
+			if res.Resources != 3 {
+				t.Fatalf("committed %d resources before the bad line, want 3", res.Resources)
 			}
 			st2 := openStore(t, testdb.SQLiteURL(t))
 			var pl progressLog
