@@ -104,7 +104,9 @@
 //
 // One resource type per file, application/fhir+ndjson. A type is split
 // into several files at 100,000 resources or 256 MiB of NDJSON, whichever
-// comes first (--export-file-max-resources, --export-file-max-bytes).
+// comes first (--export-file-max-resources, --export-file-max-bytes), and
+// a full export of more than 500,000 history rows has files per range of
+// rows as well.
 // Files are stored gzip-compressed: a client that sends Accept-Encoding:
 // gzip gets them with Content-Encoding: gzip, any other one the NDJSON
 // decompressed on the fly; Range requests (with If-Range) work on either
@@ -122,17 +124,23 @@
 // Jobs are rows, not goroutines. A kick-off stores the job with one plan
 // task and returns; workers (--export-workers per process) claim tasks
 // under leases (FOR UPDATE SKIP LOCKED on PostgreSQL), so several servers
-// on one database share the work and each task runs once. The plan task
-// adds one task per type with data. A task streams the snapshot in
-// (ts, seq) order, page by page, through the filters into gzip parts in a
-// spool directory; every 10,000 resources it closes a gzip member, syncs
-// the file and records the cursor and the durable size in its checkpoint.
-// A worker that takes over a task after a crash (when the lease expires,
-// --export-lease) keeps exactly the durable bytes and continues from the
-// cursor: no line is lost or written twice. Finished parts move to the
-// storage together with a checkpoint that records them as files. Lease
-// tokens fence a worker whose lease expired: its checkpoints fail, and
-// its files carry its token, so they can never replace another's.
+// on one database share the work and each task runs once. The plan task,
+// once the snapshot is final, adds the real tasks. A full export reads
+// the history table in seq order (its physical order: sequential reads)
+// in range tasks of 500,000 rows, each writing every type of its range;
+// an export with _since reads each changed type through the (type, ts)
+// index instead, with one more task per type with deletions. Lines are
+// batched per type and gzipped as separate members by a pool of
+// compressors, so memory stays bounded whatever the number of types. Every
+// 50,000 resources a task syncs its spool files and records its cursor
+// and the durable size of each part in its checkpoint. A worker that takes
+// over a task after a crash (when the lease expires, --export-lease) keeps
+// exactly the durable bytes and continues from the cursor: no line is lost
+// or written twice. If the spool file of a part is gone (another machine
+// took over), that part is written again from its start. Finished parts
+// move to the storage together with a checkpoint that records them as
+// files. Lease tokens fence a worker whose lease expired: its checkpoints
+// fail, and its files carry its token, so they can never replace another's.
 //
 // On SQLite the snapshot is the newest version at the kick-off (writers
 // are serialized). On PostgreSQL, where writers run concurrently, the

@@ -174,6 +174,11 @@ func TestPartWriterResume(t *testing.T) {
 	}
 }
 
+func newGzip() *gzip.Writer {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return gz
+}
+
 func gunzip(t *testing.T, path string) string {
 	t.Helper()
 	f, err := os.Open(path)

@@ -68,7 +68,7 @@ var outPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func newPipeline() *pipeline {
 	n := max(1, runtime.GOMAXPROCS(0))
-	return &pipeline{compress: make(chan *member, 2*n), fifo: make(chan *member, 2*n), files: map[string]*spoolFile{}}
+	return &pipeline{compress: make(chan *member, 2*n), fifo: make(chan *member, 16), files: map[string]*spoolFile{}}
 }
 
 // adopt registers a spool file opened before start (a resumed part).

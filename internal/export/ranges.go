@@ -109,8 +109,8 @@ func (s *Service) exportRange(ctx context.Context, job *store.ExportJob, params 
 			os.Remove(p)
 		}
 	}
-	pages := s.pages(ctx, r.pos, func(after int64, fn func(store.SnapshotRow) error) error {
-		return s.st.ScanSnapshotRange(ctx, store.SnapshotRangeQuery{At: job.TransactionTime, AfterSeq: after,
+	pages := s.pages(ctx, store.ExportCursor{Seq: r.pos}, func(after store.ExportCursor, fn func(store.SnapshotRow) error) error {
+		return s.st.ScanSnapshotRange(ctx, store.SnapshotRangeQuery{At: job.TransactionTime, AfterSeq: after.Seq,
 			UpToSeq: r.st.UpTo, Limit: s.cfg.PageSize}, fn)
 	})
 	for pg := range pages {
@@ -373,11 +373,11 @@ func (s *Service) pause(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// pages reads pages of a scan one ahead of the caller, in their own
+// pages reads the pages of a scan ahead of the caller, in their own
 // goroutine, so that reading (database) and writing (CPU) overlap. read
-// reads the rows after the seq it is given.
-func (s *Service) pages(ctx context.Context, after int64, read func(after int64, fn func(store.SnapshotRow) error) error) <-chan page {
-	out := make(chan page, 1)
+// reads one page of the rows after the cursor it is given.
+func (s *Service) pages(ctx context.Context, after store.ExportCursor, read func(after store.ExportCursor, fn func(store.SnapshotRow) error) error) <-chan page {
+	out := make(chan page, 4)
 	go func() {
 		defer close(out)
 		for {
@@ -394,7 +394,7 @@ func (s *Service) pages(ctx context.Context, after int64, read func(after int64,
 			if pg.err != nil || len(pg.rows) < s.cfg.PageSize {
 				return
 			}
-			after = pg.rows[len(pg.rows)-1].Cursor.Seq
+			after = pg.rows[len(pg.rows)-1].Cursor
 		}
 	}()
 	return out

@@ -86,7 +86,7 @@ func (s *Service) runTask(ctx context.Context, task *store.ExportTask) {
 		s.log.Info("export: task interrupted by shutdown; it resumes from its checkpoint", "job", task.JobID, "task", task.Seq)
 	default:
 		s.log.Error("export: task failed", "job", task.JobID, "task", task.Seq, "type", task.Type, "err", err)
-		if ferr := s.st.FailExportJob(context.WithoutCancel(ctx), task.JobID, "exporting "+task.Type+" failed; see the server log", s.cfg.Retention); ferr != nil {
+		if ferr := s.st.FailExportJob(context.WithoutCancel(ctx), task.JobID, taskWhat(task)+" failed; see the server log", s.cfg.Retention); ferr != nil {
 			s.log.Error("export: recording the failure failed", "job", task.JobID, "err", ferr)
 		}
 	}
@@ -96,6 +96,21 @@ func (s *Service) runTask(ctx context.Context, task *store.ExportTask) {
 	if err := s.st.ReleaseExportTask(rctx, task); err != nil {
 		s.log.Warn("export: releasing a task failed; it resumes when its lease expires", "job", task.JobID, "err", err)
 	}
+}
+
+// taskWhat names a task's work for the failure diagnostics of its job.
+func taskWhat(t *store.ExportTask) string {
+	switch t.Kind {
+	case kindRange:
+		return "reading the snapshot"
+	case kindPlan:
+		return "planning the export"
+	case kindError:
+		return "writing the error file"
+	case kindDeleted:
+		return "listing deleted " + t.Type + " resources"
+	}
+	return "exporting " + t.Type
 }
 
 func (s *Service) heartbeat(ctx context.Context, task *store.ExportTask, stop context.CancelCauseFunc) {

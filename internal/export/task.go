@@ -149,8 +149,10 @@ func (s *Service) exportType(ctx context.Context, job *store.ExportJob, params *
 		return err
 	}
 	defer tw.abort()
-	pages := s.scan(ctx, store.SnapshotQuery{Type: task.Type, At: job.TransactionTime, After: tw.task.Cursor,
-		Deleted: task.Kind == kindDeleted, Limit: s.cfg.PageSize})
+	pages := s.pages(ctx, tw.task.Cursor, func(after store.ExportCursor, fn func(store.SnapshotRow) error) error {
+		return s.st.ScanSnapshot(ctx, store.SnapshotQuery{Type: task.Type, At: job.TransactionTime, After: after,
+			Deleted: task.Kind == kindDeleted, Limit: s.cfg.PageSize}, fn)
+	})
 	for pg := range pages {
 		if pg.err != nil {
 			return pg.err
@@ -160,13 +162,7 @@ func (s *Service) exportType(ctx context.Context, job *store.ExportJob, params *
 				return err
 			}
 		}
-		if s.cfg.PagePause > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(s.cfg.PagePause):
-			}
-		}
-		if err := ctx.Err(); err != nil {
+		if err := s.pause(ctx); err != nil {
 			return err
 		}
 	}
@@ -277,32 +273,6 @@ func (s *Service) patientSet(ctx context.Context, job *store.ExportJob, params *
 type page struct {
 	rows []store.SnapshotRow
 	err  error
-}
-
-// scan reads the snapshot page by page in its own goroutine, one page
-// ahead of the writer: reading (database) and compressing (CPU) overlap.
-func (s *Service) scan(ctx context.Context, q store.SnapshotQuery) <-chan page {
-	out := make(chan page, 1)
-	go func() {
-		defer close(out)
-		for {
-			var pg page
-			pg.err = s.st.ScanSnapshot(ctx, q, func(r store.SnapshotRow) error {
-				pg.rows = append(pg.rows, r)
-				return nil
-			})
-			select {
-			case out <- pg:
-			case <-ctx.Done():
-				return
-			}
-			if pg.err != nil || len(pg.rows) < q.Limit {
-				return
-			}
-			q.After = pg.rows[len(pg.rows)-1].Cursor
-		}
-	}()
-	return out
 }
 
 // taskWriter writes a task's parts and records its checkpoints.
