@@ -95,7 +95,12 @@ func (s *Store) ScanSnapshot(ctx context.Context, q store.SnapshotQuery, fn func
 		q.Limit = 1000
 	}
 	at := micros(q.At)
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(query), q.Type, q.After.TS, q.After.Seq, at, at, q.Limit)
+	conn, release, err := s.scanConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rows, err := conn.QueryContext(ctx, s.d.rebind(query), q.Type, q.After.TS, q.After.Seq, at, at, q.Limit)
 	if err != nil {
 		return err
 	}
@@ -119,7 +124,12 @@ func (s *Store) ScanSnapshotRange(ctx context.Context, q store.SnapshotRangeQuer
 		q.Limit = 1000
 	}
 	at := micros(q.At)
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT seq, ts, type, id, body FROM history
+	conn, release, err := s.scanConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	rows, err := conn.QueryContext(ctx, s.d.rebind(`SELECT seq, ts, type, id, body FROM history
 		WHERE seq > ? AND seq <= ? AND ts <= ? AND method <> 'DELETE' AND (superseded_ts IS NULL OR superseded_ts > ?)
 		ORDER BY seq LIMIT ?`), q.AfterSeq, q.UpToSeq, at, at, q.Limit)
 	if err != nil {
@@ -136,6 +146,38 @@ func (s *Store) ScanSnapshotRange(ctx context.Context, q store.SnapshotRangeQuer
 		}
 	}
 	return rows.Err()
+}
+
+// scanCacheKiB is the SQLite page cache of a connection while it serves
+// an export scan. A scan reads each page once, so a cache only costs
+// memory: with the pool's default (32 MiB per connection) the readers of
+// a large export would hold well over 100 MiB of pages.
+const scanCacheKiB = 2048
+
+// scanConn returns a read connection for an export scan and a function
+// that returns it to the pool. On SQLite the connection's page cache is
+// shrunk for the scan and its size restored afterwards.
+func (s *Store) scanConn(ctx context.Context) (*sql.Conn, func(), error) {
+	conn, err := s.r.Conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.d.pg {
+		return conn, func() { conn.Close() }, nil
+	}
+	var size int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&size); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = "+strconv.Itoa(-scanCacheKiB)); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = "+strconv.FormatInt(size, 10))
+		conn.Close()
+	}, nil
 }
 
 // MaxHistorySeq returns the largest history seq.
