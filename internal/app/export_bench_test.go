@@ -21,8 +21,8 @@ import (
 )
 
 // BenchmarkExport1M exports a store of a million resources (the synthetic
-// payer data set of 12,195 patients: 1,000,282 resources) at system level to local NDJSON files, with the server in a
-// child process, and reports the wall time from kick-off to manifest and
+// payer data set of 12,195 patients: 1,000,282 resources) at system level
+// to local NDJSON files, with the server in a child process, and reports the wall time from kick-off to manifest and
 // the server's peak resident memory (VmHWM). It then downloads every file
 // and checks the counts.
 //
