@@ -149,7 +149,9 @@ func runBench(cmd *cobra.Command, cfg bench.Config, o benchOptions) error {
 			return fmt.Errorf("bench: --json: %w", err)
 		}
 	}
-	if o.doc != "" {
+	// A failed or interrupted run prints what it has but leaves the
+	// Markdown file alone: a partial table must not replace a whole one.
+	if o.doc != "" && runErr == nil {
 		section := o.section
 		if section == "" {
 			section = rep.Backend

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,6 +133,52 @@ func TestBenchEndToEnd(t *testing.T) {
 		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
 			t.Errorf("profile %s: %v", p, err)
 		}
+	}
+}
+
+// TestBenchInterrupted: SIGTERM in the middle of a scenario stops the run
+// at once, stops the server gracefully, exits non-zero and leaves the
+// Markdown file as it was.
+func TestBenchInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "BENCHMARKS.md")
+	if err := os.WriteFile(doc, []byte("# untouched\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(dir, "work")
+	cmd := exec.Command(buildBinary(t), "bench", "--resources", "1500", "--scenarios", "read", "--duration", "5m",
+		"--concurrency", "2", "--work-dir", work, "--keep", "--doc", doc)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && !strings.Contains(sc.Text(), `msg="starting the server"`) {
+	}
+	time.Sleep(3 * time.Second) // the server starts, the reads run
+	t0 := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	go io.Copy(io.Discard, stderr)
+	err = cmd.Wait()
+	if err == nil {
+		t.Fatal("an interrupted run exited 0")
+	}
+	if took := time.Since(t0); took > 30*time.Second {
+		t.Fatalf("the run took %s to stop", took)
+	}
+	if b, _ := os.ReadFile(doc); string(b) != "# untouched\n" {
+		t.Fatalf("the Markdown file changed:\n%s", b)
+	}
+	logs, _ := filepath.Glob(filepath.Join(work, "run-*", "server.log"))
+	if len(logs) != 1 {
+		t.Fatalf("server logs %v", logs)
+	}
+	log, _ := os.ReadFile(logs[0])
+	if !strings.Contains(string(log), "shutting down: draining in-flight requests") {
+		t.Fatalf("the server was not stopped gracefully:\n%s", log)
 	}
 }
 

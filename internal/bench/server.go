@@ -95,6 +95,7 @@ func startServer(ctx context.Context, o serverOptions) (*serverProcess, error) {
 	}
 	cmd := exec.Command(o.Argv[0], o.serveArgs()...)
 	cmd.Env = childEnv(o.RootSecret, o.Env)
+	dieWithParent(cmd)
 	cmd.Stdout = logf
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -136,11 +136,17 @@ func runSize(ctx context.Context, cfg Config, work string, size int) (*SizeRun, 
 		case ScenarioIngest:
 			r = s.ingest(ctx, ingestData)
 		}
+		if ctx.Err() != nil {
+			r.Error = "interrupted: " + ctx.Err().Error()
+		}
 		r.Target = targetFor(name, db.Backend, data.Total)
 		r.judge()
 		log.Info("scenario done", "scenario", name, "verdict", r.Verdict, "rate", fmt.Sprintf("%.0f", r.Rate),
 			"p99", latencyP99(r.Latency), "note", r.Note, "error", r.Error)
 		run.Results = append(run.Results, r)
+		if ctx.Err() != nil {
+			return run, db.Version, ctx.Err()
+		}
 	}
 	if err := stop(); err != nil {
 		return run, db.Version, err
