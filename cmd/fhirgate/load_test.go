@@ -210,7 +210,9 @@ func TestLoadServer(t *testing.T) {
 	s := ts.Start(t, testdb.SQLiteURL(t))
 	keys := keygenDir(t, "--alg", "ES384")
 	key := filepath.Join(keys, "private.pem")
-	dir, counts := seedDir(t, 8, false)
+	// About 1,700 resources two at a time: over a thousand commits, each
+	// waiting for an fsync, outlive a one-second token.
+	dir, counts := seedDir(t, 20, false)
 	fhirBase := s.URL + "/fhir"
 	create := func(id, scope string) {
 		t.Helper()
@@ -223,7 +225,7 @@ func TestLoadServer(t *testing.T) {
 	create("reader", "system/*.rs")
 
 	out, stderr, err := runClientCLI(t, context.Background(), "load", "--server", fhirBase, "--client-id", "loader", "--key", key,
-		"--batch", "5", "--parallel", "1", dir)
+		"--batch", "2", "--parallel", "1", dir)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
