@@ -243,6 +243,13 @@ func (s *Service) transaction(ctx context.Context, in *bundleIn, opts BundleOpti
 }
 
 func (s *Service) runTransaction(ctx context.Context, tx store.Tx, ops []*op, results []*Result) error {
+	// The store may run this function again (a retry after a
+	// serialization failure); state from an earlier run must not leak in.
+	for _, o := range ops {
+		if o.method == http.MethodPost {
+			o.id = ""
+		}
+	}
 	run := func(method string, fn func(o *op) (*Result, error)) error {
 		for _, o := range ops {
 			if o.method != method {

@@ -25,7 +25,7 @@ func FuzzRead(f *testing.F) {
 		var lines []int64
 		eof := false
 		for c := range out {
-			parseChunk(c)
+			parseChunk(c, nil)
 			for _, r := range c.recs {
 				if (r.res == nil) == (r.err == nil) {
 					t.Fatalf("line %d: res %v, err %v", r.line, r.res, r.err)

@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/fhirgate/fhirgate/internal/resource"
 )
 
 // Defaults of Options.
 const (
 	// DefaultStoreBatch is the number of resources per database
 	// transaction of ToStore. Measured on SQLite (docs/BENCHMARKS.md,
-	// "Ingest"): from about 100 on, the commit is paid rarely enough, and
-	// larger transactions get slower, not faster, because the store runs
-	// each inside a savepoint whose journal SQLite walks at every
-	// statement.
-	DefaultStoreBatch = 100
+	// "Ingest"): 250 to 1,000 load at about the same rate; smaller batches
+	// pay the commit too often. (Larger batches used to get slower while
+	// the SQLite store wrapped every transaction in a savepoint; it no
+	// longer does when a group commits without failures.)
+	DefaultStoreBatch = 500
 	// DefaultServerBatch is the number of PUT entries per Bundle of
 	// ToServer; the server writes a transaction Bundle in one database
 	// transaction, so the same measurement holds.
@@ -30,6 +32,9 @@ const (
 
 // Options tune a load.
 type Options struct {
+	// prepare, set by ToStore when the store offers it, does a resource's
+	// write preparation (search index extraction) in the parse workers.
+	prepare func(*resource.Resource) error
 	// BatchSize is the number of resources per database transaction
 	// (ToStore) or per Bundle (ToServer); zero means DefaultStoreBatch or
 	// DefaultServerBatch.

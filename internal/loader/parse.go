@@ -30,11 +30,16 @@ func parseLine(raw []byte) (*resource.Resource, error) {
 	return r, nil
 }
 
-// parseChunk parses every line of c in place.
-func parseChunk(c *chunk) {
+// parseChunk parses every line of c in place, and runs the store's
+// preparation (index extraction) on each valid resource when there is one,
+// so that this work spreads over the parse workers.
+func parseChunk(c *chunk, prepare func(*resource.Resource) error) {
 	for i := range c.recs {
 		if c.recs[i].err == nil {
 			c.recs[i].res, c.recs[i].err = parseLine(c.recs[i].raw)
+		}
+		if c.recs[i].err == nil && prepare != nil {
+			c.recs[i].err = prepare(c.recs[i].res)
 		}
 	}
 }

@@ -50,7 +50,7 @@ func run(ctx context.Context, srcs []Source, o Options, newSink newSinkFunc) (*R
 		workers.Add(1)
 		g.Go(func() error {
 			defer workers.Done()
-			return parseWorker(gctx, raw, parsedc)
+			return parseWorker(gctx, raw, parsedc, o.prepare)
 		})
 	}
 	go func() { workers.Wait(); close(parsedc) }()
@@ -60,9 +60,9 @@ func run(ctx context.Context, srcs []Source, o Options, newSink newSinkFunc) (*R
 	return t.result(), err
 }
 
-func parseWorker(ctx context.Context, in <-chan *chunk, out chan<- *chunk) error {
+func parseWorker(ctx context.Context, in <-chan *chunk, out chan<- *chunk, prepare func(*resource.Resource) error) error {
 	for c := range in {
-		parseChunk(c)
+		parseChunk(c, prepare)
 		select {
 		case out <- c:
 		case <-ctx.Done():

@@ -17,9 +17,18 @@ import (
 // what was committed before it; loading the same files again is safe.
 func ToStore(ctx context.Context, st store.ResourceStore, srcs []Source, opts Options) (*Result, error) {
 	o := opts.withDefaults(DefaultStoreBatch)
+	if p, ok := st.(indexPreparer); ok {
+		o.prepare = p.PrepareIndex
+	}
 	return run(ctx, srcs, o, func(_ context.Context, g *errgroup.Group, t *tally) sink {
 		return newStoreSink(g, t, st, o)
 	})
+}
+
+// indexPreparer is a store that can do part of a write ahead of it
+// (sqlstore extracts search index rows).
+type indexPreparer interface {
+	PrepareIndex(r *resource.Resource) error
 }
 
 // storeSink writes batches in transactions. Several in flight let the

@@ -28,6 +28,11 @@ type Resource struct {
 	// meta holds the members of meta other than versionId and lastUpdated.
 	meta []member
 	rest []member
+	// Prepared holds work a store may do ahead of the write, outside its
+	// transaction (sqlstore puts the search index rows here, so that
+	// extraction runs in the callers' goroutines instead of the single
+	// SQLite writer). Set clears it, as the work no longer fits.
+	Prepared any
 }
 
 type member struct {
@@ -196,6 +201,7 @@ func (r *Resource) Get(name string) json.RawMessage {
 
 // Set replaces or appends a top-level member; value must be valid compact JSON.
 func (r *Resource) Set(name string, value json.RawMessage) {
+	r.Prepared = nil
 	for i := range r.rest {
 		if r.rest[i].name == name {
 			r.rest[i].value = value

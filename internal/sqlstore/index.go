@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/fhirgate/fhirgate/internal/resource"
 	"github.com/fhirgate/fhirgate/internal/search"
 )
 
@@ -260,14 +262,18 @@ func (t *tx) index(ctx context.Context, rid int64, typ string, body []byte, fres
 		return nil
 	}
 	st := &t.s.search
-	x, _ := st.extractors.Get().(*search.Extractor)
-	if x == nil {
-		x = search.NewExtractor()
-	}
-	defer st.extractors.Put(x)
-	rows, err := x.Extract(typ, body)
-	if err != nil {
-		return fmt.Errorf("index %s: %w", typ, err)
+	rows := t.pre
+	t.pre = nil
+	if rows == nil {
+		x, _ := st.extractors.Get().(*search.Extractor)
+		if x == nil {
+			x = search.NewExtractor()
+		}
+		defer st.extractors.Put(x)
+		var err error
+		if rows, err = x.Extract(typ, body); err != nil {
+			return fmt.Errorf("index %s: %w", typ, err)
+		}
 	}
 	t.idx.build(st, typ, rid, rows)
 	for tbl := range t.idx.args {
@@ -454,4 +460,36 @@ func refKey(r search.ReferenceValue) string {
 		return r.URL
 	}
 	return r.Type + "/" + r.ID
+}
+
+// preparedIndex is what PrepareIndex leaves in resource.Resource.Prepared.
+type preparedIndex struct {
+	typ  string
+	rows *search.Rows
+}
+
+// PrepareIndex extracts r's search index rows ahead of its write, so that
+// the work runs in the caller's goroutine (loader workers, HTTP handlers)
+// rather than inside the write transaction, which on SQLite is one
+// goroutine for the whole server. The rows do not depend on the version id
+// or timestamp the write assigns. Call it after the last change to r.
+func PrepareIndex(r *resource.Resource) error {
+	rows, err := search.Extract(r.Type, r.Render(1, time.Unix(0, 0)))
+	if err != nil {
+		return fmt.Errorf("index %s: %w", r.Type, err)
+	}
+	r.Prepared = &preparedIndex{typ: r.Type, rows: rows}
+	return nil
+}
+
+// PrepareIndex is the package function PrepareIndex as a method, so that
+// callers holding a store interface can find it.
+func (s *Store) PrepareIndex(r *resource.Resource) error { return PrepareIndex(r) }
+
+// prepared returns the rows PrepareIndex left in r, if they are still r's.
+func prepared(r *resource.Resource) *search.Rows {
+	if p, ok := r.Prepared.(*preparedIndex); ok && p.typ == r.Type {
+		return p.rows
+	}
+	return nil
 }

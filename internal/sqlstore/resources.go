@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fhirgate/fhirgate/internal/resource"
+	"github.com/fhirgate/fhirgate/internal/search"
 	"github.com/fhirgate/fhirgate/internal/store"
 )
 
@@ -16,6 +17,17 @@ const (
 	methodPost   = "POST"
 	methodPut    = "PUT"
 	methodDelete = "DELETE"
+)
+
+// Statements of the write path, prepared once on the writer connection
+// (prepareWrites) instead of parsed on every call.
+const (
+	sqlMaxTS          = "SELECT COALESCE(MAX(ts), 0) FROM history"
+	sqlLockCurrent    = "SELECT rid, vid, seq, deleted FROM resources WHERE type = ? AND id = ?"
+	sqlInsertCurrent  = `INSERT INTO resources (type, id, vid, ts, deleted, seq) VALUES (?, ?, 1, ?, ?, 0) ON CONFLICT (type, id) DO NOTHING RETURNING rid`
+	sqlInsertHistory  = `INSERT INTO history (rid, type, id, vid, ts, method, body) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`
+	sqlSupersede      = "UPDATE history SET superseded_ts = ? WHERE seq = ?"
+	sqlPointToVersion = "UPDATE resources SET vid = ?, ts = ?, deleted = ?, seq = ? WHERE rid = ?"
 )
 
 const (
@@ -29,6 +41,8 @@ const (
 // connection instead of parsed on every request.
 type stmts struct {
 	read, vread *sql.Stmt
+	// writes are the write path's statements by SQL text (prepareWrites).
+	writes map[string]*sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -39,10 +53,13 @@ func (s *Store) prepare(ctx context.Context) error {
 	if s.stmts.vread, err = s.r.PrepareContext(ctx, s.d.rebind(sqlVRead)); err != nil {
 		return fmt.Errorf("prepare vread: %w", err)
 	}
-	return nil
+	return s.prepareWrites(ctx)
 }
 
 func (st *stmts) close() {
+	for _, p := range st.writes {
+		p.Close()
+	}
 	for _, p := range []*sql.Stmt{st.read, st.vread} {
 		if p != nil {
 			p.Close()
@@ -182,14 +199,41 @@ type tx struct {
 	ts int64
 	// idx holds index rows not yet inserted (index.go).
 	idx rowBuffer
+	// pre is the index rows the caller prepared for the version being
+	// written (PrepareIndex), or nil to extract them here.
+	pre *search.Rows
 }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.s.stmts.writes[q]; st != nil {
+		return t.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.s.d.rebind(q), args...)
 }
 
 func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.s.stmts.writes[q]; st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.s.d.rebind(q), args...)
+}
+
+// prepareWrites prepares the write path's statements on the writer pool.
+// On SQLite that pool is one connection, so a transaction reuses them
+// without parsing; it must run before the group committer takes that
+// connection. The map is read-only afterwards.
+func (s *Store) prepareWrites(ctx context.Context) error {
+	qs := []string{sqlMaxTS, sqlLockCurrent + s.d.forUpdate(), sqlInsertCurrent, sqlInsertHistory,
+		sqlSupersede, sqlPointToVersion, sqlRead}
+	s.stmts.writes = make(map[string]*sql.Stmt, len(qs))
+	for _, q := range qs {
+		st, err := s.w.PrepareContext(ctx, s.d.rebind(q))
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s.stmts.writes[q] = st
+	}
+	return nil
 }
 
 // stamp fixes the transaction's timestamp at its first write. On SQLite it
@@ -213,7 +257,7 @@ func (t *tx) stamp(ctx context.Context) (int64, error) {
 		return t.ts, nil
 	}
 	var newest int64
-	if err := t.queryRow(ctx, "SELECT COALESCE(MAX(ts), 0) FROM history").Scan(&newest); err != nil {
+	if err := t.queryRow(ctx, sqlMaxTS).Scan(&newest); err != nil {
 		return 0, err
 	}
 	t.ts = max(micros(t.s.now()), newest+1)
@@ -232,7 +276,7 @@ type current struct {
 
 func (t *tx) lockCurrent(ctx context.Context, typ, id string) (*current, error) {
 	c := &current{}
-	err := t.queryRow(ctx, "SELECT rid, vid, seq, deleted FROM resources WHERE type = ? AND id = ?"+t.s.d.forUpdate(),
+	err := t.queryRow(ctx, sqlLockCurrent+t.s.d.forUpdate(),
 		typ, id).Scan(&c.rid, &c.vid, &c.seq, &c.deleted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -244,8 +288,7 @@ func (t *tx) lockCurrent(ctx context.Context, typ, id string) (*current, error) 
 // when another transaction created the same type/id first.
 func (t *tx) insertCurrent(ctx context.Context, typ, id string, ts int64) (int64, error) {
 	var rid int64
-	err := t.queryRow(ctx, `INSERT INTO resources (type, id, vid, ts, deleted, seq) VALUES (?, ?, 1, ?, ?, 0)
-		ON CONFLICT (type, id) DO NOTHING RETURNING rid`, typ, id, ts, false).Scan(&rid)
+	err := t.queryRow(ctx, sqlInsertCurrent, typ, id, ts, false).Scan(&rid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -264,6 +307,7 @@ func (t *tx) Create(ctx context.Context, r *resource.Resource) (*store.Version, 
 	if rid == 0 {
 		return nil, store.ErrExists
 	}
+	t.pre = prepared(r)
 	return t.writeVersion(ctx, rid, nil, r.Type, r.ID, 1, methodPost, r.Render(1, fromMicros(ts)))
 }
 
@@ -281,6 +325,7 @@ func (t *tx) Update(ctx context.Context, r *resource.Resource, ifMatch int64) (*
 			if ifMatch > 0 && cur.vid != ifMatch {
 				return nil, false, store.ErrVersionConflict
 			}
+			t.pre = prepared(r)
 			v, err := t.writeVersion(ctx, cur.rid, cur, r.Type, r.ID, cur.vid+1, methodPut, r.Render(cur.vid+1, fromMicros(ts)))
 			return v, false, err
 		}
@@ -292,6 +337,7 @@ func (t *tx) Update(ctx context.Context, r *resource.Resource, ifMatch int64) (*
 			return nil, false, err
 		}
 		if rid != 0 {
+			t.pre = prepared(r)
 			v, err := t.writeVersion(ctx, rid, nil, r.Type, r.ID, 1, methodPut, r.Render(1, fromMicros(ts)))
 			return v, true, err
 		}
@@ -333,17 +379,17 @@ func (t *tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 // superseded and points resources at the new one.
 func (t *tx) writeVersion(ctx context.Context, rid int64, prev *current, typ, id string, vid int64, method string, body []byte) (*store.Version, error) {
 	var seq int64
-	err := t.queryRow(ctx, `INSERT INTO history (rid, type, id, vid, ts, method, body) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	err := t.queryRow(ctx, sqlInsertHistory,
 		rid, typ, id, vid, t.ts, method, body).Scan(&seq)
 	if err != nil {
 		return nil, fmt.Errorf("insert history: %w", err)
 	}
 	if prev != nil {
-		if _, err := t.exec(ctx, "UPDATE history SET superseded_ts = ? WHERE seq = ?", t.ts, prev.seq); err != nil {
+		if _, err := t.exec(ctx, sqlSupersede, t.ts, prev.seq); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := t.exec(ctx, "UPDATE resources SET vid = ?, ts = ?, deleted = ?, seq = ? WHERE rid = ?",
+	if _, err := t.exec(ctx, sqlPointToVersion,
 		vid, t.ts, method == methodDelete, seq, rid); err != nil {
 		return nil, err
 	}
