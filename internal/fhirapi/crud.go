@@ -12,6 +12,21 @@ import (
 	"github.com/fhirgate/fhirgate/internal/store"
 )
 
+// indexPreparer is a store that can do part of a write (search index
+// extraction) before its transaction; the request's goroutine does it, in
+// parallel with other requests, instead of the store's writer.
+type indexPreparer interface {
+	PrepareIndex(r *resource.Resource) error
+}
+
+// prepare runs the store's write preparation on r when the store has one.
+// A failure only means the store does the work itself later.
+func (s *Service) prepare(r *resource.Resource) {
+	if p, ok := s.store.(indexPreparer); ok {
+		p.PrepareIndex(r)
+	}
+}
+
 // parseBody parses a request body as a resource of type typ.
 func parseBody(typ string, body []byte) (*resource.Resource, error) {
 	r, err := resource.Parse(body)
@@ -39,6 +54,7 @@ func (s *Service) Create(ctx context.Context, typ string, body []byte, ifNoneExi
 	if err := s.authorize(ctx, authz.Request{Interaction: authz.Create, Method: http.MethodPost, Type: typ, Body: body}); err != nil {
 		return nil, err
 	}
+	s.prepare(r)
 	var res *Result
 	err = s.store.Write(ctx, func(tx store.Tx) error {
 		res, err = s.create(ctx, tx, r, ifNoneExist)
@@ -139,6 +155,7 @@ func (s *Service) Update(ctx context.Context, typ, id string, body []byte, ifMat
 	if err := s.authorize(ctx, authz.Request{Interaction: authz.Update, Method: http.MethodPut, Type: typ, ID: id, Body: body}); err != nil {
 		return nil, err
 	}
+	s.prepare(r)
 	var res *Result
 	err = s.store.Write(ctx, func(tx store.Tx) error {
 		res, err = s.update(ctx, tx, r, id, vid)

@@ -227,6 +227,9 @@ func (s *Service) transaction(ctx context.Context, in *bundleIn, opts BundleOpti
 		if err := s.authorize(ctx, entryAuthz(o)); err != nil {
 			return nil, prefixEntry(err, o)
 		}
+		if o.res != nil {
+			s.prepare(o.res)
+		}
 	}
 	results := make([]*Result, len(ops))
 	err := s.store.Write(ctx, func(tx store.Tx) error {
