@@ -127,9 +127,13 @@ func (s *Store) openSQLite(ctx context.Context, spec string, opts Options) error
 			return fmt.Errorf("sqlite: create directory for %s: %w", path, err)
 		}
 	}
+	// Page caches are per connection and count in the server's memory:
+	// 16 MiB for the writer, which revisits index pages on every write, and
+	// 8 MiB per reader; the operating system's page cache holds the file
+	// beyond that. (32 MiB each took a reading server to 357 MiB of RSS.)
 	base := "file:" + path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=" + sync +
-		"&_pragma=cache_size(-32768)&_pragma=temp_store(memory)"
-	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+		"&_pragma=temp_store(memory)"
+	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-16384)&_txlock=immediate")
 	if err != nil {
 		return err
 	}
@@ -144,7 +148,7 @@ func (s *Store) openSQLite(ctx context.Context, spec string, opts Options) error
 	if n <= 0 {
 		n = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	r, err := sql.Open("sqlite", base+"&_query_only=1")
+	r, err := sql.Open("sqlite", base+"&_pragma=cache_size(-8192)&_query_only=1")
 	if err != nil {
 		return err
 	}
