@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -109,7 +110,19 @@ type matchSQL struct {
 // resources of typ.
 func (c *compiler) match(typ string, where []search.Clause, spec SearchSpec) (*matchSQL, error) {
 	var sets []ridSet
+	merged := map[int]bool{}
+	intervals := dateIntervals(where)
+	for _, code := range sortedKeys(intervals) {
+		bs := intervals[code]
+		for _, b := range bs {
+			merged[b.index] = true
+		}
+		sets = append(sets, c.intervalSet(where[bs[0].index].Types, where, bs))
+	}
 	for i := range where {
+		if merged[i] {
+			continue
+		}
 		set, err := c.clause(typ, &where[i])
 		if err != nil {
 			return nil, err
@@ -533,4 +546,13 @@ func (c *compiler) sortExpr(k sortKey, rid string) (string, []any) {
 // search.
 func errBadCursor(raw string) error {
 	return fhir.Invalid("_cursor=%q is not a position of this search; start again from the first page", raw)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

@@ -101,6 +101,19 @@ var (
 	pgSeqScan  = regexp.MustCompile(`Seq Scan on (idx_\w+|resources|history)`)
 )
 
+// subqueryName finds the names SQLite gives subquery results.
+var subqueryName = regexp.MustCompile(`(?m)^(?:CO-ROUTINE|MATERIALIZE) (\w+)`)
+
+// withoutSubqueryScans drops SQLite's scans of subquery results (a
+// co-routine or materialized subquery named like a table alias): reading a
+// computed result whole is no table scan.
+func withoutSubqueryScans(plan string) string {
+	for _, m := range subqueryName.FindAllStringSubmatch(plan, -1) {
+		plan = regexp.MustCompile(`(?m)^SCAN `+m[1]+`( |$)`).ReplaceAllString(plan, "SCAN subquery ")
+	}
+	return plan
+}
+
 func TestSearchPlansUseIndexes(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, newURL func(testing.TB) string) {
 		t.Parallel()
@@ -113,7 +126,7 @@ func TestSearchPlansUseIndexes(t *testing.T) {
 				if s.d.pg {
 					re = pgSeqScan
 				}
-				if m := re.FindString(plan); m != "" {
+				if m := re.FindString(withoutSubqueryScans(plan)); m != "" {
 					t.Fatalf("%s?%s reads a whole table (%q):\n%s", sh.typ, sh.query, m, plan)
 				}
 				if testing.Verbose() {
