@@ -141,7 +141,7 @@ func TestMatchStringsAndQueriesOr(t *testing.T) {
 		{[]string{"given=zo"}, true},
 		{[]string{"given=oe"}, false},
 		{[]string{"address-city=bos"}, true},
-		{[]string{"birthdate=1970"}, true},  // the range of 1970-03 lies in 1970
+		{[]string{"birthdate=1970"}, true},        // the range of 1970-03 lies in 1970
 		{[]string{"birthdate=1970-03-15"}, false}, // March is wider than its 15th
 		{[]string{"birthdate=ap1970-03-15"}, true},
 		{[]string{"gender=male", "name=kov"}, true},
