@@ -181,7 +181,7 @@ var diffQueries = map[string][]string{
 		"issued=lt2012-10-24T07:31:58.212-04:00", "result:missing=false", "status=final", "subject=Patient/{patient}",
 		"conclusion:missing=true",
 	},
-	"Procedure": {"date=2015", "date=ge2019-06", "code:text=screen", "status=completed", "patient=Patient/{patient}", "reason-code:missing=false"},
+	"Procedure":          {"date=2015", "date=ge2019-06", "code:text=screen", "status=completed", "patient=Patient/{patient}", "reason-code:missing=false"},
 	"AllergyIntolerance": {"criticality=low", "clinical-status=active", "code:text=allerg", "onset=ge2010", "category=food", "type=allergy"},
 	"CareTeam":           {"status=active", "date=ge2015", "date=ap2010", "category:text=", "participant:missing=false"},
 	"Organization":       {"name=hospital", "name:contains=clinic", "address-city=boston", "address-state=MA", "type=prov", "partof=fo1", "active=true"},
