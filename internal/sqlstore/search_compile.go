@@ -594,6 +594,9 @@ func (c *compiler) idLeaf(types []string, cl *search.Clause) (ridSet, error) {
 // lastUpdatedLeaf: _lastUpdated is resources.ts, an instant (a range of
 // one microsecond).
 func (c *compiler) lastUpdatedLeaf(types []string, cl *search.Clause) (ridSet, error) {
+	if cl.Modifier == search.ModifierMissing {
+		return c.idLeaf(types, cl) // like _id, every resource has one
+	}
 	args := append(typeArgs(types), false)
 	var ors []string
 	for _, v := range cl.Values {

@@ -217,8 +217,12 @@ func (c *compiler) idClause(cl *search.Clause) clause {
 
 // lastUpdatedClause: _lastUpdated compares meta.lastUpdated, an instant
 // (a range of one microsecond, as the SQL keeps resources.ts), with each
-// value. Like the SQL it ignores the modifier.
+// value; :missing is decided as for _id, since every stored version has
+// one.
 func (c *compiler) lastUpdatedClause(cl *search.Clause) clause {
+	if cl.Modifier == search.ModifierMissing {
+		return c.idClause(cl)
+	}
 	out := clause{kind: kindLastUpdated}
 	for i := range cl.Values {
 		v := &cl.Values[i]

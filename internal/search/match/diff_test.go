@@ -52,7 +52,7 @@ var diffQueries = map[string][]string{
 		"_profile:below=http://hl7.org/fhir/", "_profile:missing=true", "_source=http://example.org/src#load1", "_source:below=http://example.org/src",
 		"_source:above=http://example.org/src#load1/x", "_lastUpdated=gt{ts}", "_lastUpdated=le{ts}", "_lastUpdated={day}",
 		"_lastUpdated=ne{ts}", "_lastUpdated=ap{ts}", "_lastUpdated=sa{ts}", "_lastUpdated=eb{ts}", "_lastUpdated=ge{ts}",
-		"_lastUpdated=lt{ts}", "_lastUpdated=eq{ts}", "name=a,b,c,d,e,j,k,m&gender=male,female", "language:missing=true",
+		"_lastUpdated=lt{ts}", "_lastUpdated=eq{ts}", "_lastUpdated:missing=false", "_lastUpdated:missing=true", "name=a,b,c,d,e,j,k,m&gender=male,female", "language:missing=true",
 		"language=en", "language=en&gender=male", "_id={patient}",
 	},
 	"Observation": {

@@ -103,6 +103,8 @@ func TestMatchTable(t *testing.T) {
 		{"_id:missing=false", true},
 		{"_id:missing=true", false},
 		{"_lastUpdated=2024-05-06", true},
+		{"_lastUpdated:missing=false", true},
+		{"_lastUpdated:missing=true", false},
 		{"_lastUpdated=gt2024-05-06T07:08:09.123456Z", false},
 		{"_lastUpdated=ge2024-05-06T07:08:09.123456Z", true},
 		{"_tag=http://example.org/tags|t1", true},
