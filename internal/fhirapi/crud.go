@@ -94,6 +94,9 @@ func (s *Service) Read(ctx context.Context, typ, id string) (*Result, error) {
 	if err != nil {
 		return s.readError(v, err, typ, id)
 	}
+	if err := s.checkRestricted(ctx, authz.Read, v); err != nil {
+		return nil, err
+	}
 	return &Result{Status: http.StatusOK, Version: v}, nil
 }
 
@@ -115,6 +118,9 @@ func (s *Service) VRead(ctx context.Context, typ, id, vid string) (*Result, erro
 	v, err := s.store.VRead(ctx, typ, id, n)
 	if err != nil {
 		return s.readError(v, err, typ, id)
+	}
+	if err := s.checkRestricted(ctx, authz.VRead, v); err != nil {
+		return nil, err
 	}
 	return &Result{Status: http.StatusOK, Version: v}, nil
 }

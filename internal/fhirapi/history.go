@@ -55,6 +55,9 @@ func (s *Service) History(ctx context.Context, typ, id string, params url.Values
 		if page, err = s.store.History(ctx, q); err != nil {
 			return nil, err
 		}
+		if page.Versions, err = s.filterHistory(ctx, req.Interaction, page.Versions); err != nil {
+			return nil, err
+		}
 	} else {
 		page = &store.HistoryPage{}
 	}

@@ -33,6 +33,13 @@ type Config struct {
 	DefaultCount, MaxCount int
 	// MaxBundleEntries caps the entries of one batch or transaction.
 	MaxBundleEntries int
+	// Restrictor gives the query restrictions of the caller's grant
+	// (query-restricted SMART scopes), which reads and history apply
+	// through Matcher (restrict.go); nil: no restrictions.
+	Restrictor authz.Restrictor
+	// Matcher decides whether a resource matches a restriction; without
+	// one, restricted resources are refused.
+	Matcher ResourceMatcher
 }
 
 // Service implements the FHIR interactions.
@@ -55,6 +62,9 @@ type Service struct {
 	// capHooks let other modules (search, export) describe themselves in
 	// the CapabilityStatement.
 	capHooks []func(*CapabilityStatement)
+	// restrict and rmatch apply query-restricted scopes to reads.
+	restrict authz.Restrictor
+	rmatch   ResourceMatcher
 }
 
 // SearchRequest is one search: type-level, or within a compartment.
@@ -94,6 +104,8 @@ func New(cfg Config) *Service {
 		defCount: cfg.DefaultCount,
 		maxCount: cfg.MaxCount,
 		maxEntry: cfg.MaxBundleEntries,
+		restrict: cfg.Restrictor,
+		rmatch:   cfg.Matcher,
 	}
 	if s.authz == nil {
 		s.authz = authz.RootOnly

@@ -357,6 +357,9 @@ func (s *Service) getEntry(ctx context.Context, tx store.Tx, o *op) (*Result, er
 		if err != nil {
 			return s.readError(v, err, o.typ, o.id)
 		}
+		if err := s.checkRestricted(ctx, authz.Read, v); err != nil {
+			return nil, err
+		}
 		return &Result{Status: http.StatusOK, Version: v}, nil
 	case o.id != "":
 		return s.Read(ctx, o.typ, o.id)
