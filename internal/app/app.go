@@ -25,6 +25,7 @@ import (
 	"github.com/fhirgate/fhirgate/internal/fhirapi"
 	"github.com/fhirgate/fhirgate/internal/fhirsearch"
 	"github.com/fhirgate/fhirgate/internal/httpapi"
+	"github.com/fhirgate/fhirgate/internal/search/match"
 	"github.com/fhirgate/fhirgate/internal/sqlstore"
 )
 
@@ -155,7 +156,11 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("authorization server: %w", err)
 	}
 	a.background = append(a.background, a.watchConfig, a.maintain)
-	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider})
+	// Reads apply the query restrictions of SMART scopes on the version
+	// they return, through the single-resource matcher.
+	matcher := &match.Cache{Compiler: match.Compiler{Base: strings.TrimSuffix(a.baseURL, "/") + "/fhir"}}
+	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider,
+		Restrictor: a.auth.decider, Matcher: matcher})
 	search := fhirsearch.New(fhirsearch.Config{Store: a.store, Base: a.fhir.Base(), Authorizer: a.auth.decider, Restrictor: a.auth.decider})
 	a.fhir.SetSearcher(search)
 	a.fhir.SetConditionalMatcher(search)

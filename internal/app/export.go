@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/fhirgate/fhirgate/internal/export"
+	"github.com/fhirgate/fhirgate/internal/search/match"
 )
 
 // ExportConfig configures Bulk Data export (the serve flags --export-*).
@@ -45,8 +47,8 @@ type ExportConfig struct {
 	SweepEvery      time.Duration
 
 	// Matcher evaluates _typeFilter and query-restricted scopes on single
-	// resources (to come from the search engine); nil: _typeFilter is
-	// refused, and types under a query-restricted scope are left out.
+	// resources; nil: the search engine's (package match), which decides
+	// exactly as a search would.
 	Matcher export.QueryMatcher
 }
 
@@ -156,6 +158,9 @@ func (a *App) newExport(ctx context.Context) ([]func(*http.ServeMux), error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Matcher == nil {
+		c.Matcher = exportMatcher{match.Compiler{Base: a.fhir.Base()}}
+	}
 	a.export, err = export.New(export.Config{
 		Store: a.store, BaseURL: a.baseURL, Authorizer: a.auth.decider, Scopes: a.auth.decider, Matcher: c.Matcher,
 		Storage: storage, SpoolDir: c.SpoolDir, Download: export.DownloadMode(c.Download), PresignTTL: c.PresignTTL,
@@ -169,6 +174,17 @@ func (a *App) newExport(ctx context.Context) ([]func(*http.ServeMux), error) {
 	}
 	a.background = append(a.background, func(ctx context.Context) { a.export.Run(ctx) })
 	return []func(*http.ServeMux){a.export.Mount}, nil
+}
+
+// exportMatcher is package match at the export's QueryMatcher seam.
+type exportMatcher struct{ c match.Compiler }
+
+func (e exportMatcher) Compile(_ context.Context, typ string, queries []url.Values) (export.Matcher, error) {
+	m, err := e.c.Compile(typ, queries)
+	if err != nil {
+		return nil, err
+	}
+	return match.ContextMatcher{M: m}, nil
 }
 
 // wireExport registers the kick-off operations and the CapabilityStatement
