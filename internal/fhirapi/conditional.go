@@ -105,22 +105,26 @@ func (basicMatcher) Match(ctx context.Context, tx store.Tx, typ string, criteria
 		}
 		return []*store.Version{v}, nil
 	}
-	var scanErr error
+	// Collect the ids first: a transaction's connection runs one query at
+	// a time, so the reads wait until the scan is done.
+	var ids []string
 	err := tx.ScanType(ctx, typ, func(id string, body []byte) bool {
 		if matchesIdentifiers(body, criteria["identifier"]) {
-			v, err := tx.Read(ctx, typ, id)
-			if err != nil {
-				scanErr = err
-				return false
-			}
-			out = append(out, v)
+			ids = append(ids, id)
 		}
-		return true
+		return len(ids) <= 1 // two matches already decide the outcome
 	})
-	if err == nil {
-		err = scanErr
+	if err != nil {
+		return nil, err
 	}
-	return out, err
+	for _, id := range ids {
+		v, err := tx.Read(ctx, typ, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // matchesIdentifiers reports whether body's identifier list satisfies every

@@ -65,7 +65,18 @@ func (c Compiler) CompileQueries(resourceType string, qs []*search.Query) (*Matc
 			return nil, fhir.Invalid("search parameter %q: a filter on %s cannot use result parameters", name, resourceType)
 		}
 		conj := make([]clause, 0, len(q.Where))
+		merged := map[int]bool{}
+		for _, idx := range dateIntervals(q.Where) {
+			for _, i := range idx {
+				merged[i] = true
+			}
+			conj = append(conj, cc.intervalClause(q.Where, idx))
+			m.rows = true
+		}
 		for i := range q.Where {
+			if merged[i] {
+				continue
+			}
 			cl, err := cc.clause(&q.Where[i])
 			if err != nil {
 				return nil, err
@@ -124,6 +135,7 @@ type clause struct {
 	typ      search.Type // the parameter's type: which rows to look at
 	mod      search.Modifier
 	negate   bool // :not: true when no row matches any value
+	every    bool // one row must match every value (a date interval)
 	constant bool
 	// kindMissing: true matches resources without rows, false with rows.
 	missing bool

@@ -6,7 +6,10 @@
 //
 // A Matcher is an OR of queries, each an AND of its parameters (repeats
 // are AND, commas OR), as R4 search.html defines them and as Bulk Data
-// _typeFilter and SMART scopes combine them. Compile parses the queries
+// _typeFilter and SMART scopes combine them; like the search engine, it
+// reads the lower and upper bounds of one date parameter
+// (date=ge2024-03-01&date=lt2024-03-08) as one interval that a single date
+// must fall in. Compile parses the queries
 // strictly with search.ParseQuery and turns each value into a predicate
 // on the index rows that search.Extractor computes for a resource: the
 // same rows the SQL index holds, compared the same way

@@ -169,7 +169,7 @@ func (cl *clause) anyRow(r *search.Rows) bool {
 		return cl.anyToken(r.Tokens)
 	case search.TypeDate:
 		for i := range r.Dates {
-			if x := &r.Dates[i]; x.Param == cl.code && cl.anyValue(func(v *value) bool { return v.date.match(x.Low, x.High) }) {
+			if x := &r.Dates[i]; x.Param == cl.code && cl.valuesMatch(func(v *value) bool { return v.date.match(x.Low, x.High) }) {
 				return true
 			}
 		}
@@ -212,6 +212,20 @@ func (cl *clause) anyRow(r *search.Rows) bool {
 		}
 	}
 	return false
+}
+
+// valuesMatch applies f to the values as the clause combines them: any, or
+// every for a date interval.
+func (cl *clause) valuesMatch(f func(v *value) bool) bool {
+	if !cl.every {
+		return cl.anyValue(f)
+	}
+	for i := range cl.values {
+		if !f(&cl.values[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func (cl *clause) anyValue(f func(v *value) bool) bool {

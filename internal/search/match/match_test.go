@@ -159,6 +159,38 @@ func TestMatchStringsAndQueriesOr(t *testing.T) {
 	}
 }
 
+// TestDateIntervals: the lower and upper bounds of one date parameter
+// are one interval that a single date must fall in, as the search engine
+// reads them; other prefixes, and bounds of different parameters, stay
+// separate.
+func TestDateIntervals(t *testing.T) {
+	timing := `{"resourceType":"Observation","id":"t","status":"final","code":{"text":"x"},
+	  "effectiveTiming":{"event":["2022-02-02","2022-03-03"]},"valueDateTime":"2022-02-15"}`
+	tests := []struct {
+		q    string
+		want bool
+	}{
+		{"date=ge2022-02-10", true},
+		{"date=le2022-02-20", true},
+		{"date=ge2022-02-10&date=le2022-02-20", false}, // no single event in between
+		{"date=ge2022-02-01&date=le2022-02-20", true},
+		{"date=gt2022-02-02&date=lt2022-03-03", false},
+		{"date=ge2022-02-02&date=lt2022-03-03", true},
+		{"date=ge2022&date=le2022-02-20&date=gt2022-02-05", false},
+		{"date=ge2022-02-10&date=le2022-02-20&value-date=2022-02-15", false},
+		{"date=ge2022-02-10&value-date=le2022-02-20", true},        // different parameters
+		{"date=ge2022-02-10,ge2022-01-01&date=le2022-02-20", true}, // two values: not a bound
+		{"date=ne2022-02-10&date=le2022-02-20", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			if got := mustMatch(t, Compiler{}, "Observation", timing, tt.q); got != tt.want {
+				t.Fatalf("%s = %v, want %v", tt.q, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestCompileRefusals(t *testing.T) {
 	tests := []struct {
 		typ, q string
