@@ -324,7 +324,11 @@ func loadDiffData(t *testing.T, s *sqlstore.Store, clock *stepClock) int {
 	}
 	files, _ := filepath.Glob(filepath.Join(syntheaDir, "*.ndjson.gz"))
 	for _, f := range files {
-		n += writeAll(t, s, clock, readNDJSON(t, f))
+		lines := readNDJSON(t, f)
+		if syntheaPerFile > 0 && len(lines) > syntheaPerFile {
+			lines = lines[:syntheaPerFile]
+		}
+		n += writeAll(t, s, clock, lines)
 	}
 	return n
 }
