@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -119,15 +118,11 @@ func runBench(cmd *cobra.Command, cfg bench.Config, o benchOptions) error {
 	cfg.CommandLine = benchCommandLine(os.Args)
 	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
+		stop, err := startCPUProfile(o.cpuprofile)
 		if err != nil {
 			return fmt.Errorf("bench: --cpuprofile: %w", err)
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench: --cpuprofile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	rep, runErr := bench.Run(cmd.Context(), cfg)
 	if rep == nil {

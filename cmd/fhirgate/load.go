@@ -33,6 +33,7 @@ type loadOptions struct {
 	parallel    int
 	bundle      string
 	skipInvalid bool
+	cpuprofile  string
 }
 
 // newLoadCmd builds `fhirgate load`: NDJSON files into a store or over the
@@ -83,6 +84,7 @@ FHIRGATE_CLIENT_ID and FHIRGATE_KEY.`,
 	f.IntVar(&o.parallel, "parallel", loader.DefaultParallel, "batches being written at once: transactions (--db) or Bundles (--server)")
 	f.StringVar(&o.bundle, "bundle", loader.Transaction, "Bundle type for --server: transaction (all or nothing per Bundle) or batch")
 	f.BoolVar(&o.skipInvalid, "skip-invalid", false, "skip and count invalid lines instead of stopping at the first")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the load to this file (go tool pprof)")
 	return cmd
 }
 
@@ -107,6 +109,13 @@ func (o loadOptions) check(cmd *cobra.Command, args []string) error {
 func runLoad(cmd *cobra.Command, cf *clientFlags, o loadOptions, args []string) error {
 	if err := o.check(cmd, args); err != nil {
 		return err
+	}
+	if o.cpuprofile != "" {
+		stop, err := startCPUProfile(o.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("load: --cpuprofile: %w", err)
+		}
+		defer stop()
 	}
 	srcs, err := loader.Files(args...)
 	if err != nil {

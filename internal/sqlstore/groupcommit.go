@@ -130,6 +130,7 @@ func (s *Store) runGroup(group []*writeReq, fast bool) (results []error, ok bool
 			}
 		}
 	}
+	s.ckpt.committed()
 	return results, true
 }
 

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,7 @@ type Store struct {
 	stopWriter chan struct{}
 	writerDone chan struct{}
 	stopOnce   sync.Once
+	ckpt       *checkpointer // SQLite background checkpoints (checkpoint.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -133,7 +135,8 @@ func (s *Store) openSQLite(ctx context.Context, spec string, opts Options) error
 	// beyond that. (32 MiB each took a reading server to 357 MiB of RSS.)
 	base := "file:" + path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=" + sync +
 		"&_pragma=temp_store(memory)"
-	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-16384)&_txlock=immediate")
+	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-16384)&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(ckptWriterPages)+")")
 	if err != nil {
 		return err
 	}
@@ -156,6 +159,14 @@ func (s *Store) openSQLite(ctx context.Context, spec string, opts Options) error
 	r.SetMaxIdleConns(n)
 	r.SetConnMaxLifetime(0)
 	s.r = r
+	c, err := sql.Open("sqlite", base+"&_pragma=cache_size(-1024)")
+	if err != nil {
+		return err
+	}
+	c.SetMaxOpenConns(1)
+	c.SetMaxIdleConns(1)
+	c.SetConnMaxLifetime(0)
+	s.ckpt = startCheckpointer(c)
 	return nil
 }
 
@@ -187,6 +198,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	s.stopCommitter()
+	errs = append(errs, s.ckpt.close())
 	s.stmts.close()
 	s.search.close()
 	if s.r != nil && s.r != s.w {
