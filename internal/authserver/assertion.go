@@ -56,9 +56,13 @@ type assertionClaims struct {
 type assertionCheck func(ctx context.Context, st *assertionState) error
 
 // assertionChecks lists the rules in the order they run: cheap checks
-// first, so that junk costs no store lookup, JWKS fetch or signature check,
-// and the replay record last, so that only a verified assertion can use up
-// a jti.
+// first, so that junk costs no store lookup, JWKS fetch or signature check;
+// then the replay record, so that only a verified assertion can use up a
+// jti; and the per-client rate limit last, so that only a verified, fresh
+// assertion spends the client's budget. Charging the budget earlier would
+// let anyone who knows a client id lock that client out with unsigned or
+// replayed assertions naming it as iss; the per-address limit, applied
+// before any of this, bounds the work such junk can cause.
 func (s *Server) assertionChecks() []assertionCheck {
 	return []assertionCheck{
 		s.checkAssertionType,
@@ -76,11 +80,11 @@ func (s *Server) assertionChecks() []assertionCheck {
 		s.checkJTI,
 		s.lookupAssertionClient,
 		s.checkClientMayAssert,
-		s.checkClientRate,
 		s.checkJKU,
 		s.resolveKey,
 		s.verifySignature,
 		s.checkReplay,
+		s.checkClientRate,
 	}
 }
 

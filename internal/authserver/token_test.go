@@ -486,3 +486,59 @@ func TestSecretAuthAtTokenEndpoint(t *testing.T) {
 		t.Fatalf("client_secret_post: %+v %v", resp, err)
 	}
 }
+
+// TestTokenClientRateSpentOnlyByVerifiedAssertions sends forged
+// assertions naming a client (bad signature, a stranger's key with the
+// client's kid, a replay of a genuine one) well past the client's burst:
+// none may spend its budget, so its genuine requests still get tokens,
+// and only genuine requests bring it to slow_down.
+func TestTokenClientRateSpentOnlyByVerifiedAssertions(t *testing.T) {
+	limits := NewTokenLimiter(TokenLimiterConfig{PerClient: 1, ClientBurst: 2, PerAddress: 1000, AddressBurst: 1000})
+	w := newTokenWorld(t, func(c *Config) { c.Limits = limits })
+	ctx := context.Background()
+	stranger := jwkstest.New(t, "ES384", "i1")
+	genuine := func() TokenRequest {
+		r := tokenRequest(w.assertion(w.i1, "inline-client", nil, nil), "system/Patient.rs")
+		r.RemoteAddr = "192.0.2.1"
+		return r
+	}
+	first := genuine()
+	if _, err := w.srv.Token(ctx, first); err != nil {
+		t.Fatalf("first genuine request: %v", err)
+	}
+	forgeries := []struct {
+		name, desc string
+		req        func() TokenRequest
+	}{
+		{"garbage signature", "signature does not verify", func() TokenRequest {
+			r := genuine()
+			parts := strings.Split(r.ClientAssertion, ".")
+			r.ClientAssertion = parts[0] + "." + parts[1] + ".AAAA"
+			return r
+		}},
+		{"stranger's key with the client's kid", "signature does not verify", func() TokenRequest {
+			r := tokenRequest(w.assertion(stranger, "inline-client", nil, nil), "system/Patient.rs")
+			r.RemoteAddr = "198.51.100.9"
+			return r
+		}},
+		{"replay of a genuine assertion", "already used", func() TokenRequest { return first }},
+	}
+	for _, f := range forgeries {
+		t.Run(f.name, func(t *testing.T) {
+			for i := 0; i < 5; i++ {
+				_, err := w.srv.Token(ctx, f.req())
+				oe := oauthError(t, err, smart.ErrInvalidClient, http.StatusUnauthorized)
+				if !strings.Contains(oe.Description, f.desc) {
+					t.Fatalf("forgery %d: %q does not mention %q", i, oe.Description, f.desc)
+				}
+			}
+		})
+	}
+	// The burst is 2 and the clock stands still: the first genuine request
+	// spent one, so exactly one more genuine request fits.
+	if _, err := w.srv.Token(ctx, genuine()); err != nil {
+		t.Fatalf("genuine request after 15 forgeries: %v", err)
+	}
+	_, err := w.srv.Token(ctx, genuine())
+	oauthError(t, err, smart.ErrSlowDown, http.StatusTooManyRequests)
+}
