@@ -43,6 +43,15 @@ func grant(p *authz.Principal) *authserver.Principal {
 	return g
 }
 
+// tokenID is the jti of the caller's access token for audit lines: the
+// one the HTTP layer put on the principal, else the grant's own.
+func tokenID(p *authz.Principal, g *authserver.Principal) string {
+	if p.TokenID == "" && g != nil {
+		return g.TokenID
+	}
+	return p.TokenID
+}
+
 // Authorize implements authz.Authorizer.
 func (d *Decider) Authorize(ctx context.Context, req authz.Request) error {
 	p := authz.FromContext(ctx)
@@ -69,7 +78,7 @@ func (d *Decider) Authorize(ctx context.Context, req authz.Request) error {
 	}
 	ok, reason := d.policies.AllowContext(ctx, policy.Request{
 		Method: methodOf(req), ResourceType: req.Type, ID: req.ID, Operation: req.Operation,
-		Query: req.Query, ClientID: p.ClientID,
+		Query: req.Query, ClientID: p.ClientID, TokenID: tokenID(p, g),
 	})
 	if !ok {
 		return fhir.Forbidden("no AccessPolicy allows client %q to %s %s (%s); register one with PUT /AccessPolicy/{id}",
@@ -149,5 +158,5 @@ func (d *Decider) audit(ctx context.Context, p *authz.Principal, req authz.Reque
 	d.log.LogAttrs(ctx, slog.LevelInfo, "access decision",
 		slog.String("audit", "access"), slog.String("client_id", p.ClientID), slog.String("decision", "deny"),
 		slog.String("stage", stage), slog.String("interaction", string(req.Interaction)),
-		slog.String("type", req.Type), slog.String("jti", p.TokenID), slog.String("reason", reason))
+		slog.String("type", req.Type), slog.String("jti", tokenID(p, grant(p))), slog.String("reason", reason))
 }

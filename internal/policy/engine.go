@@ -19,6 +19,11 @@ type Request struct {
 	Operation    string // e.g. "$export", "" when none
 	Query        url.Values
 	ClientID     string
+	// TokenID is the jti of the caller's access token ("" for HTTP
+	// Basic), written to the audit line so a decision can be traced to the
+	// token that asked. It never takes part in the decision, and the
+	// token itself is never logged.
+	TokenID string
 	// Path is the request path ("/fhir/Patient/123/_history"); when empty
 	// it is rebuilt from ResourceType, ID and Operation.
 	Path string
@@ -177,8 +182,9 @@ func requestPath(req Request) string {
 	return p
 }
 
-// audit logs the decision with identifiers only: query parameter names
-// but not their values, which may hold patient data.
+// audit logs the decision with identifiers only: the token's jti but never
+// the token, query parameter names but not their values, which may hold
+// patient data.
 func (e *Engine) audit(ctx context.Context, req Request, d decision) {
 	names := make([]string, 0, len(req.Query))
 	for n := range req.Query {
@@ -192,6 +198,7 @@ func (e *Engine) audit(ctx context.Context, req Request, d decision) {
 	e.logger.LogAttrs(ctx, slog.LevelInfo, "access decision",
 		slog.String("audit", "access"),
 		slog.String("client_id", req.ClientID),
+		slog.String("jti", req.TokenID),
 		slog.String("decision", verdict),
 		slog.String("reason", d.reason),
 		slog.String("method", req.Method),

@@ -293,7 +293,7 @@ func TestAuditLine(t *testing.T) {
 	e := NewEngine([]*Policy{mustParse(t, `{"id":"a","engine":"allow","link":[{"resourceType":"Client","id":"c1"}]}`)},
 		WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))))
 	for i := 0; i < 2; i++ { // the second decision comes from the cache and is logged too
-		e.Allow(Request{Method: "GET", ResourceType: "Patient", ClientID: "c1", Query: url.Values{"name": {"Smith"}, "birthdate": {"1970-01-01"}}})
+		e.Allow(Request{Method: "GET", ResourceType: "Patient", ClientID: "c1", TokenID: fmt.Sprintf("jti-%d", i), Query: url.Values{"name": {"Smith"}, "birthdate": {"1970-01-01"}}})
 	}
 	e.Allow(Request{Method: "DELETE", ResourceType: "Patient", ID: "p9", ClientID: "c2"})
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
@@ -306,6 +306,11 @@ func TestAuditLine(t *testing.T) {
 	var first, last map[string]any
 	json.Unmarshal([]byte(lines[0]), &first)
 	json.Unmarshal([]byte(lines[2]), &last)
+	var second map[string]any
+	json.Unmarshal([]byte(lines[1]), &second)
+	if first["jti"] != "jti-0" || second["jti"] != "jti-1" {
+		t.Fatalf("jti of the token behind each decision, also a cached one: %s / %s", lines[0], lines[1])
+	}
 	if first["decision"] != "allow" || first["client_id"] != "c1" || first["query_params"] != "birthdate,name" ||
 		first["reason"] != "AccessPolicy a (allow) allows" || first["audit"] != "access" {
 		t.Fatalf("allow line = %s", lines[0])
