@@ -2,10 +2,15 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/fhirgate/fhirgate/client"
 	"github.com/fhirgate/fhirgate/internal/app"
+	"github.com/fhirgate/fhirgate/internal/authserver"
+	"github.com/fhirgate/fhirgate/internal/store"
 	"github.com/fhirgate/fhirgate/internal/testdb"
 	ts "github.com/fhirgate/fhirgate/internal/testserver"
 )
@@ -99,4 +104,69 @@ func TestAdminWithoutRootSecret(t *testing.T) {
 		}
 	}
 	s.Do(ts.Req{Method: "GET", Path: "/fhir/Patient/x", Auth: "root"}).Expect(t, 401)
+}
+
+// registerDirect registers a client straight through the store, as the
+// admin API would store it, for servers that have no root secret.
+func registerDirect(t *testing.T, s *ts.Server, id, body string) {
+	t.Helper()
+	c, err := authserver.ParseClientFor(id, []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, hash, err := c.StorageForm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Store().PutClient(context.Background(), store.ClientRecord{ID: id, Body: doc, SecretHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAdminWithoutRootSecretRefusesClients: without --root-secret a
+// registered client with a valid access token or valid HTTP Basic
+// credentials gets 401 (not 403) from the admin API, the admin operation
+// $reindex and /debug/pprof (CONTRACT.md, --root-secret).
+func TestAdminWithoutRootSecretRefusesClients(t *testing.T) {
+	s := ts.Start(t, testdb.SQLiteURL(t), func(c *app.Config) { c.RootSecret = "" })
+	key, err := client.GenerateKey("ES384", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := json.Marshal(client.PublicJWKS(key))
+	registerDirect(t, s, "svc", `{"active":true,"scope":["system/*.rs"],"jwks":`+string(jwks)+`,
+	  "grant_types":["client_credentials","basic"],"secret":"svc-secret-value"}`)
+	tr := token(t, s, key, "svc", "system/*.rs")
+	valid := map[string]string{
+		"bearer": bearer(tr.AccessToken),
+		"basic":  "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:svc-secret-value")),
+	}
+	for name, auth := range valid {
+		// The credentials are good: the FHIR API knows the client (403 for
+		// want of a policy, not 401).
+		s.Do(ts.Req{Method: "GET", Path: "/fhir/Patient/x", Auth: auth}).Expect(t, 403)
+		for _, r := range []ts.Req{
+			{Method: "GET", Path: "/Client"},
+			{Method: "GET", Path: "/Client/svc"},
+			{Method: "PUT", Path: "/Client/other", Body: `{"active":true}`},
+			{Method: "DELETE", Path: "/Client/svc"},
+			{Method: "GET", Path: "/AccessPolicy"},
+			{Method: "PUT", Path: "/AccessPolicy/p", Body: `{"engine":"allow"}`},
+			{Method: "GET", Path: "/fhir/$reindex"},
+			{Method: "POST", Path: "/fhir/$reindex"},
+			{Method: "GET", Path: "/debug/pprof/"},
+			{Method: "GET", Path: "/debug/pprof/cmdline"},
+		} {
+			t.Run(name+" "+r.Method+" "+r.Path, func(t *testing.T) {
+				r.Auth = auth
+				d := s.Do(r).Expect(t, 401).Outcome(t)
+				if !strings.Contains(d, "root-secret") {
+					t.Fatalf("diagnostics should say how to enable the admin API: %q", d)
+				}
+			})
+		}
+	}
+	if _, err := s.Store().GetClient(context.Background(), "svc"); err != nil {
+		t.Fatalf("the client is gone after the refused DELETE: %v", err)
+	}
 }

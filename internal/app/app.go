@@ -191,7 +191,11 @@ func (a *App) build(ctx context.Context) error {
 		Gatherer:     reg,
 		Started:      time.Now(),
 	})
-	a.http.AddOperation(fhirsearch.ReindexOperation(a.store))
+	// $reindex rebuilds search indexes: an admin operation, closed like the
+	// admin API when there is no root secret.
+	reindex := fhirsearch.ReindexOperation(a.store)
+	reindex.RootOnly = true
+	a.http.AddOperation(reindex)
 	a.wireExport()
 	a.server = &http.Server{
 		Handler:           a.http,

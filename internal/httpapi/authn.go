@@ -89,20 +89,38 @@ func (s *Server) checkBasic(ctx context.Context, cred string) (*authz.Principal,
 	return s.cfg.Authenticator.Basic(ctx, user, pass)
 }
 
-// requireRoot authenticates the request and admits only root.
+// requireRoot authenticates the request and admits only root. Without a
+// root secret the admin side is closed: every request gets 401, whatever
+// credentials it carries (CONTRACT.md, --root-secret), and nothing is
+// authenticated, so a valid client token cannot even learn it is valid here.
 func (s *Server) requireRoot(r *http.Request) (*http.Request, error) {
+	if !s.hasRoot {
+		return nil, errAdminDisabled()
+	}
 	r, err := s.Authenticate(r)
 	if err != nil {
 		return nil, err
 	}
-	p := authz.FromContext(r.Context())
-	switch {
-	case p == nil && !s.hasRoot:
-		return nil, fhir.Unauthorized("the admin API is disabled: start fhirgate with --root-secret")
-	case p == nil:
-		return nil, fhir.Unauthorized("the admin API needs HTTP Basic credentials of root")
-	case !p.Root:
-		return nil, fhir.Forbidden("only root may use the admin API")
+	if err := s.admitRoot(authz.FromContext(r.Context())); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// admitRoot admits only root: 401 when the admin side is disabled or the
+// caller sent no credentials, 403 for any other authenticated caller.
+func (s *Server) admitRoot(p *authz.Principal) error {
+	switch {
+	case !s.hasRoot:
+		return errAdminDisabled()
+	case p == nil:
+		return fhir.Unauthorized("the admin API needs HTTP Basic credentials of root")
+	case !p.Root:
+		return fhir.Forbidden("only root may use the admin API")
+	}
+	return nil
+}
+
+func errAdminDisabled() error {
+	return fhir.Unauthorized("the admin API is disabled: start fhirgate with --root-secret")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fhirgate/fhirgate/fhir"
+	"github.com/fhirgate/fhirgate/internal/authz"
 	"github.com/fhirgate/fhirgate/internal/fhirapi"
 )
 
@@ -61,6 +62,11 @@ func (s *Server) dispatchFHIR(w http.ResponseWriter, r *http.Request, seg []stri
 	}
 	if op := s.findOperation(seg); op != nil {
 		setRoute(r, op.route())
+		if op.RootOnly {
+			if err := s.admitRoot(authz.FromContext(r.Context())); err != nil {
+				return err
+			}
+		}
 		op.Handler(w, r, op.typ, op.id)
 		return nil
 	}

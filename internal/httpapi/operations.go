@@ -22,8 +22,12 @@ type Operation struct {
 	Name  string // with the $, e.g. "$export"
 	Level OpLevel
 	// Type restricts type and instance operations to one resource type.
-	Type    string
-	Handler func(w http.ResponseWriter, r *http.Request, typ, id string)
+	Type string
+	// RootOnly makes it an admin operation: only root may invoke it, and
+	// without a root secret it answers 401 to everyone, as the admin API
+	// does (CONTRACT.md, --root-secret).
+	RootOnly bool
+	Handler  func(w http.ResponseWriter, r *http.Request, typ, id string)
 }
 
 // AddOperation registers an operation; call it before serving.

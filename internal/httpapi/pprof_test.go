@@ -91,6 +91,10 @@ func TestPprofRefusesAllButRoot(t *testing.T) {
 		{"wrong root secret", "root", "guess", srv, 401, "invalid client credentials"},
 		{"registered client", "svc", "pw", srv, 403, "only root may use the admin API"},
 		{"root disabled", "", "", noRoot, 401, "the admin API is disabled: start fhirgate with --root-secret"},
+		// Without a root secret even valid client credentials get 401, not
+		// 403 (CONTRACT.md, --root-secret).
+		{"root disabled, registered client", "svc", "pw", noRoot, 401, "the admin API is disabled: start fhirgate with --root-secret"},
+		{"root disabled, root with a guess", "root", "", noRoot, 401, "the admin API is disabled: start fhirgate with --root-secret"},
 	}
 	for _, c := range callers {
 		for _, p := range paths {
