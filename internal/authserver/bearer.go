@@ -65,7 +65,7 @@ func (s *Server) AuthenticateBearer(ctx context.Context, token string) (*Princip
 	scopes, err := smart.ParseScopes(c.Scope)
 	if err != nil {
 		// fhirgate only signs scopes it parsed; this means a bug.
-		s.cfg.Logger.Error("access token with an unparsable scope", "client_id", c.ClientID, "jti", c.ID)
+		s.cfg.Logger.ErrorContext(ctx, "access token with an unparsable scope", "client_id", c.ClientID, "jti", c.ID)
 		return nil, &smart.Error{Code: smart.ErrInvalidToken, Description: "the token's scope is unusable", Status: http.StatusUnauthorized}
 	}
 	return &Principal{ClientID: c.ClientID, Scopes: scopes, TokenID: c.ID, Method: "bearer"}, nil

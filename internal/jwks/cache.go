@@ -163,18 +163,20 @@ func (c *Cache) refresh(ctx context.Context, url string) (*Set, error) {
 		if r.Err == nil {
 			return r.Val.(*Set), nil
 		}
-		return c.fallback(url, r.Err)
+		return c.fallback(ctx, url, r.Err)
 	}
 }
 
-func (c *Cache) fallback(url string, err error) (*Set, error) {
+// fallback logs with the caller's context, so that the line carries the
+// request id of the token request that needed the set.
+func (c *Cache) fallback(ctx context.Context, url string, err error) (*Set, error) {
 	e := c.entry(url)
 	if e != nil && c.cfg.Now().Before(e.staleUntil) {
-		c.cfg.Logger.Warn("jwks refresh failed; using the last good set within stale-if-error",
+		c.cfg.Logger.WarnContext(ctx, "jwks refresh failed; using the last good set within stale-if-error",
 			"jwks_uri", url, "error", err.Error())
 		return e.set, nil
 	}
-	c.cfg.Logger.Warn("jwks fetch failed", "jwks_uri", url, "error", err.Error())
+	c.cfg.Logger.WarnContext(ctx, "jwks fetch failed", "jwks_uri", url, "error", err.Error())
 	return nil, err
 }
 

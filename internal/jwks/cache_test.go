@@ -3,6 +3,7 @@ package jwks
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fhirgate/fhirgate/internal/jwks/jwkstest"
+	"github.com/fhirgate/fhirgate/internal/logctx"
 )
 
 type clock struct {
@@ -404,5 +406,45 @@ func TestCallerContextCancel(t *testing.T) {
 	defer cancel()
 	if _, err := c.Get(ctx, srv.URL); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error = %v", err)
+	}
+}
+
+// TestFetchFailureLogCarriesRequestID checks that the warnings about a
+// failed fetch are logged with the caller's context, so that they carry
+// the request id of the token request that needed the set.
+func TestFetchFailureLogCarriesRequestID(t *testing.T) {
+	a := jwkstest.New(t, "ES384", "a")
+	srv := jwkstest.NewServer(t, jwkstest.JWKS(t, a))
+	srv.SetHeader("Cache-Control", "max-age=60, stale-if-error=600")
+	var logs bytes.Buffer
+	clk := newClock()
+	c := testCache(clk, func(cfg *Config) {
+		cfg.Logger = slog.New(logctx.NewHandler(slog.NewJSONHandler(&logs, nil)))
+	})
+	if _, err := c.Get(context.Background(), srv.URL()); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetStatus(http.StatusServiceUnavailable)
+	tests := []struct {
+		name, requestID, msg string
+		after                time.Duration
+	}{
+		{"stale set used", "req-stale", "jwks refresh failed; using the last good set within stale-if-error", 2 * time.Minute},
+		{"no set left", "req-failed", "jwks fetch failed", 10 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.Reset()
+			clk.Add(tt.after)
+			ctx := logctx.With(context.Background(), slog.String("request_id", tt.requestID))
+			c.Lookup(ctx, "c", srv.URL(), "a", "ES384")
+			var line map[string]any
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+				t.Fatalf("log %q: %v", logs.String(), err)
+			}
+			if line["msg"] != tt.msg || line["request_id"] != tt.requestID {
+				t.Fatalf("log line = %v, want %q with request_id %s", line, tt.msg, tt.requestID)
+			}
+		})
 	}
 }

@@ -150,7 +150,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 		}
 		lk, err := load(rec, now)
 		if err != nil {
-			k.cfg.Logger.Error("ignoring unusable signing key", "kid", rec.KID, "error", err.Error())
+			k.cfg.Logger.ErrorContext(ctx, "ignoring unusable signing key", "kid", rec.KID, "error", err.Error())
 			continue
 		}
 		keys[rec.KID] = lk
@@ -269,7 +269,7 @@ func (k *Keyring) addKey(ctx context.Context) error {
 	if err := k.cfg.Store.PutSigningKey(ctx, rec); err != nil {
 		return fmt.Errorf("tokens: storing signing key: %w", err)
 	}
-	k.cfg.Logger.Info("created access-token signing key", "kid", rec.KID, "alg", rec.Alg,
+	k.cfg.Logger.InfoContext(ctx, "created access-token signing key", "kid", rec.KID, "alg", rec.Alg,
 		"sign_until", rec.SignUntil, "retire_after", rec.RetireAfter)
 	return k.Reload(ctx)
 }
@@ -314,7 +314,7 @@ func (k *Keyring) Maintain(ctx context.Context) error {
 			if err := k.cfg.Store.DeleteSigningKey(ctx, rec.KID); err != nil {
 				return fmt.Errorf("tokens: deleting retired key %q: %w", rec.KID, err)
 			}
-			k.cfg.Logger.Info("deleted retired signing key", "kid", rec.KID)
+			k.cfg.Logger.InfoContext(ctx, "deleted retired signing key", "kid", rec.KID)
 		}
 	}
 	if err := k.Reload(ctx); err != nil {
@@ -351,7 +351,7 @@ func (k *Keyring) verifyingKey(ctx context.Context, kid string) (*liveKey, bool)
 		return nil, false
 	}
 	if err := k.Reload(ctx); err != nil {
-		k.cfg.Logger.Error("reloading signing keys", "error", err.Error())
+		k.cfg.Logger.ErrorContext(ctx, "reloading signing keys", "error", err.Error())
 		return nil, false
 	}
 	k.mu.RLock()
