@@ -33,6 +33,7 @@ func newServeCmd() *cobra.Command {
 	var cfg app.Config
 	var logFormat, logLevel string
 	var maxBody int64
+	var leeway time.Duration
 	var exportEnv map[string]string // --export-* flags → FHIRGATE_EXPORT_*
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -41,8 +42,11 @@ func newServeCmd() *cobra.Command {
 
 Every flag can also come from an environment variable (FHIRGATE_ADDR,
 FHIRGATE_BASE_URL, FHIRGATE_DB, FHIRGATE_DATA_DIR, FHIRGATE_ROOT_SECRET,
-FHIRGATE_ALLOW_PRIVATE_JWKS, FHIRGATE_LOG_FORMAT, FHIRGATE_LOG_LEVEL,
-FHIRGATE_MAX_BODY); a flag on the command line wins.
+FHIRGATE_ALLOW_PRIVATE_JWKS, FHIRGATE_DEMO, FHIRGATE_LOG_FORMAT,
+FHIRGATE_LOG_LEVEL, FHIRGATE_MAX_BODY, FHIRGATE_TOKEN_RATE_CLIENT,
+FHIRGATE_TOKEN_RATE_ADDRESS, FHIRGATE_CLOCK_LEEWAY, FHIRGATE_MAX_TOKEN_LIFETIME,
+FHIRGATE_SHUTDOWN_TIMEOUT, and FHIRGATE_EXPORT_* for the --export-* flags);
+a flag on the command line wins.
 
 The server is ready when GET /health answers 200. SIGTERM or Ctrl-C drains
 in-flight requests and exits 0.`,
@@ -54,6 +58,8 @@ in-flight requests and exits 0.`,
 				"allow-private-jwks": "FHIRGATE_ALLOW_PRIVATE_JWKS", "log-format": "FHIRGATE_LOG_FORMAT",
 				"log-level": "FHIRGATE_LOG_LEVEL", "max-body": "FHIRGATE_MAX_BODY",
 				"token-rate-client": "FHIRGATE_TOKEN_RATE_CLIENT", "token-rate-address": "FHIRGATE_TOKEN_RATE_ADDRESS",
+				"clock-leeway": "FHIRGATE_CLOCK_LEEWAY", "max-token-lifetime": "FHIRGATE_MAX_TOKEN_LIFETIME",
+				"shutdown-timeout": "FHIRGATE_SHUTDOWN_TIMEOUT", "demo": "FHIRGATE_DEMO",
 			}); err != nil {
 				return err
 			}
@@ -66,6 +72,7 @@ in-flight requests and exits 0.`,
 			}
 			cfg.Logger = logger
 			cfg.MaxBodyBytes = maxBody
+			cfg.ClockLeeway = app.ClockLeewayFlag(leeway)
 			a, err := app.New(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -88,6 +95,8 @@ in-flight requests and exits 0.`,
 	f.Int64Var(&maxBody, "max-body", 16<<20, "largest accepted request body in bytes")
 	f.Float64Var(&cfg.TokenRatePerClient, "token-rate-client", 0, "token requests per second allowed per client id (default 100, burst 5 s worth)")
 	f.Float64Var(&cfg.TokenRatePerAddress, "token-rate-address", 0, "token requests per second allowed per remote address (default 200, burst 5 s worth)")
+	f.DurationVar(&leeway, "clock-leeway", app.DefaultClockLeeway, "clock skew allowed on client assertions' exp, nbf and iat (0s to 5m)")
+	f.DurationVar(&cfg.MaxTokenLifetime, "max-token-lifetime", app.DefaultMaxTokenLifetime, "cap on a client's access_token_expiration (1m to 1h)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	return cmd
 }

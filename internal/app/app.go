@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -46,11 +47,40 @@ type Config struct {
 	// requests per second (0: the defaults, 100 per client and 200 per
 	// address, with bursts of five seconds' worth).
 	TokenRatePerClient, TokenRatePerAddress float64
-	Logger                                  *slog.Logger
+	// ClockLeeway is the clock skew allowed on a client assertion's exp,
+	// nbf and iat (0: the default 60s; NoClockLeeway: none; at most 5m).
+	ClockLeeway time.Duration
+	// MaxTokenLifetime caps a client's access_token_expiration (0: the
+	// default 5m, since SMART Backend Services says expires_in SHOULD NOT
+	// exceed five minutes; 1m to 1h).
+	MaxTokenLifetime time.Duration
+	Logger           *slog.Logger
 	// Stdout receives what --demo prints for the user (default os.Stdout).
 	Stdout io.Writer
 	// Export configures Bulk Data export (export.go).
 	Export ExportConfig
+}
+
+// NoClockLeeway as Config.ClockLeeway allows no clock skew at all (the zero
+// value means the default).
+const NoClockLeeway = time.Duration(math.MinInt64)
+
+// Bounds of the authorization server settings.
+const (
+	DefaultClockLeeway      = 60 * time.Second
+	MaxClockLeeway          = 5 * time.Minute
+	DefaultMaxTokenLifetime = 5 * time.Minute
+	MinTokenLifetimeCap     = time.Minute
+	MaxTokenLifetimeCap     = time.Hour
+)
+
+// ClockLeewayFlag turns the --clock-leeway value into Config.ClockLeeway,
+// where 0s means none rather than the default.
+func ClockLeewayFlag(d time.Duration) time.Duration {
+	if d == 0 {
+		return NoClockLeeway
+	}
+	return d
 }
 
 // withDefaults fills in what the contract leaves to defaults.
@@ -66,6 +96,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 16 << 20
+	}
+	if c.ClockLeeway == 0 {
+		c.ClockLeeway = DefaultClockLeeway
+	}
+	if c.MaxTokenLifetime == 0 {
+		c.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
@@ -87,6 +123,12 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		errs = append(errs, fmt.Errorf("--db: want sqlite:PATH or postgres://..."))
+	}
+	if c.ClockLeeway != NoClockLeeway && (c.ClockLeeway < 0 || c.ClockLeeway > MaxClockLeeway) {
+		errs = append(errs, fmt.Errorf("--clock-leeway %s: want 0s to %s", c.ClockLeeway, MaxClockLeeway))
+	}
+	if c.MaxTokenLifetime < MinTokenLifetimeCap || c.MaxTokenLifetime > MaxTokenLifetimeCap {
+		errs = append(errs, fmt.Errorf("--max-token-lifetime %s: want %s to %s", c.MaxTokenLifetime, MinTokenLifetimeCap, MaxTokenLifetimeCap))
 	}
 	return errors.Join(errs...)
 }

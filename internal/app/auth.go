@@ -25,7 +25,17 @@ type authParts struct {
 // buildAuth opens the signing keyring (generating a key on first start),
 // loads the access policies and builds the authorization server.
 func (a *App) buildAuth(ctx context.Context) error {
-	kr, err := tokens.OpenKeyring(ctx, tokens.KeyringConfig{Store: keyStore{a.store}, Logger: a.log})
+	leeway := a.cfg.ClockLeeway
+	if leeway == NoClockLeeway {
+		// authserver reads a zero Leeway as its default; a nanosecond is
+		// none at the one-second resolution of JWT NumericDate.
+		leeway = time.Nanosecond
+	}
+	// A retired signing key must keep verifying the tokens it signed
+	// (tokens.KeyringConfig.VerifyGrace): at least the longest lifetime
+	// plus the leeway.
+	grace := max(time.Hour, a.cfg.MaxTokenLifetime+leeway+time.Minute)
+	kr, err := tokens.OpenKeyring(ctx, tokens.KeyringConfig{Store: keyStore{a.store}, VerifyGrace: grace, Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -37,7 +47,12 @@ func (a *App) buildAuth(ctx context.Context) error {
 		Keyring: kr,
 		JWKS:    cache,
 		Limits:  authserver.NewTokenLimiter(tokenLimits(a.cfg)),
-		Logger:  a.log,
+		// Leeway and the lifetime cap come from --clock-leeway and
+		// --max-token-lifetime (checklist G3; SMART Backend Services
+		// expires_in).
+		Leeway:           leeway,
+		MaxTokenLifetime: a.cfg.MaxTokenLifetime,
+		Logger:           a.log,
 	})
 	if err != nil {
 		return err
