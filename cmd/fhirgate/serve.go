@@ -29,6 +29,19 @@ func envDefaults(fs *pflag.FlagSet, env map[string]string) error {
 	return nil
 }
 
+// serveEnv names the environment variable of every serve flag except the
+// --export-* ones, whose names app.ExportFlags returns (README
+// "Configuration": every flag has one).
+var serveEnv = map[string]string{
+	"addr": "FHIRGATE_ADDR", "base-url": "FHIRGATE_BASE_URL", "db": "FHIRGATE_DB",
+	"data-dir": "FHIRGATE_DATA_DIR", "root-secret": "FHIRGATE_ROOT_SECRET",
+	"allow-private-jwks": "FHIRGATE_ALLOW_PRIVATE_JWKS", "demo": "FHIRGATE_DEMO",
+	"log-format": "FHIRGATE_LOG_FORMAT", "log-level": "FHIRGATE_LOG_LEVEL", "max-body": "FHIRGATE_MAX_BODY",
+	"token-rate-client": "FHIRGATE_TOKEN_RATE_CLIENT", "token-rate-address": "FHIRGATE_TOKEN_RATE_ADDRESS",
+	"clock-leeway": "FHIRGATE_CLOCK_LEEWAY", "max-token-lifetime": "FHIRGATE_MAX_TOKEN_LIFETIME",
+	"shutdown-timeout": "FHIRGATE_SHUTDOWN_TIMEOUT",
+}
+
 func newServeCmd() *cobra.Command {
 	var cfg app.Config
 	var logFormat, logLevel string
@@ -52,15 +65,7 @@ The server is ready when GET /health answers 200. SIGTERM or Ctrl-C drains
 in-flight requests and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := envDefaults(cmd.Flags(), map[string]string{
-				"addr": "FHIRGATE_ADDR", "base-url": "FHIRGATE_BASE_URL", "db": "FHIRGATE_DB",
-				"data-dir": "FHIRGATE_DATA_DIR", "root-secret": "FHIRGATE_ROOT_SECRET",
-				"allow-private-jwks": "FHIRGATE_ALLOW_PRIVATE_JWKS", "log-format": "FHIRGATE_LOG_FORMAT",
-				"log-level": "FHIRGATE_LOG_LEVEL", "max-body": "FHIRGATE_MAX_BODY",
-				"token-rate-client": "FHIRGATE_TOKEN_RATE_CLIENT", "token-rate-address": "FHIRGATE_TOKEN_RATE_ADDRESS",
-				"clock-leeway": "FHIRGATE_CLOCK_LEEWAY", "max-token-lifetime": "FHIRGATE_MAX_TOKEN_LIFETIME",
-				"shutdown-timeout": "FHIRGATE_SHUTDOWN_TIMEOUT", "demo": "FHIRGATE_DEMO",
-			}); err != nil {
+			if err := envDefaults(cmd.Flags(), serveEnv); err != nil {
 				return err
 			}
 			if err := envDefaults(cmd.Flags(), exportEnv); err != nil {
