@@ -56,6 +56,11 @@ type Client struct {
 	// SecretHash is the argon2id PHC string of the client's secret, or "".
 	// It is stored apart from the JSON and never rendered.
 	SecretHash string
+	// Registration identifies this registration of the id, as the store
+	// reports it (RegisteredClientStore): its tokens carry it and die when
+	// the client is deleted and registered again. "" when the store cannot
+	// tell. It is not part of the JSON.
+	Registration string
 
 	secret string // plaintext from a registration body until StorageForm
 	fields map[string]json.RawMessage

@@ -54,7 +54,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (*Client, error) {
 }
 
 func (cc *clientCache) load(ctx context.Context, id string, version uint64) (*Client, error) {
-	doc, hash, ok, err := cc.store.LookupClient(ctx, id)
+	doc, hash, reg, ok, err := cc.lookup(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("authserver: looking up client %q: %w", id, err)
 	}
@@ -68,12 +68,22 @@ func (cc *clientCache) load(ctx context.Context, id string, version uint64) (*Cl
 	if c.ID == "" {
 		c.ID = id
 	}
+	c.Registration = reg
 	cc.mu.Lock()
 	if cc.version == version {
 		cc.entries[id] = cachedClient{client: c, loaded: cc.now()}
 	}
 	cc.mu.Unlock()
 	return c, nil
+}
+
+// lookup asks the store, with the registration when it can tell it.
+func (cc *clientCache) lookup(ctx context.Context, id string) (doc []byte, hash, reg string, ok bool, err error) {
+	if rs, can := cc.store.(RegisteredClientStore); can {
+		return rs.LookupRegisteredClient(ctx, id)
+	}
+	doc, hash, ok, err = cc.store.LookupClient(ctx, id)
+	return doc, hash, "", ok, err
 }
 
 // forget drops id and returns the client that was cached, if any.

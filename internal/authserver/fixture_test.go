@@ -22,20 +22,45 @@ import (
 
 const baseURL = "https://fhirgate.example.org"
 
-// memClients is an in-memory ClientStore, the seam the SQL store fills.
+// memClients is an in-memory RegisteredClientStore, the seam the SQL
+// store fills: a client's registration is set when its id is inserted and
+// kept while it is replaced.
 type memClients struct {
 	mu      sync.Mutex
 	docs    map[string][]byte
 	hashes  map[string]string
+	regs    map[string]string
 	lookups int
 }
 
-func (m *memClients) LookupClient(_ context.Context, id string) ([]byte, string, bool, error) {
+func (m *memClients) LookupClient(ctx context.Context, id string) ([]byte, string, bool, error) {
+	doc, hash, _, ok, err := m.LookupRegisteredClient(ctx, id)
+	return doc, hash, ok, err
+}
+
+func (m *memClients) LookupRegisteredClient(_ context.Context, id string) ([]byte, string, string, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lookups++
 	doc, ok := m.docs[id]
-	return doc, m.hashes[id], ok, nil
+	return doc, m.hashes[id], m.regs[id], ok, nil
+}
+
+// put creates or replaces a client.
+func (m *memClients) put(id string, doc []byte, hash string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.docs[id]; !ok {
+		m.regs[id] = newJTI()
+	}
+	m.docs[id], m.hashes[id] = doc, hash
+}
+
+// plainClients hides the registration: a store that cannot tell it.
+type plainClients struct{ m *memClients }
+
+func (p plainClients) LookupClient(ctx context.Context, id string) ([]byte, string, bool, error) {
+	return p.m.LookupClient(ctx, id)
 }
 
 // memKeys is an in-memory tokens.KeyStore.
@@ -104,7 +129,7 @@ type fixtureOption func(*Config)
 func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clk: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
-		clients: &memClients{docs: map[string][]byte{}, hashes: map[string]string{}}, logs: &syncBuffer{}}
+		clients: &memClients{docs: map[string][]byte{}, hashes: map[string]string{}, regs: map[string]string{}}, logs: &syncBuffer{}}
 	f.replay = memreplay.New(f.clk.Now)
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ring, err := tokens.OpenKeyring(context.Background(), tokens.KeyringConfig{
@@ -141,9 +166,7 @@ func (f *fixture) register(id string, body map[string]any) *Client {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.clients.mu.Lock()
-	f.clients.docs[id], f.clients.hashes[id] = doc, hash
-	f.clients.mu.Unlock()
+	f.clients.put(id, doc, hash)
 	f.srv.ClientChanged(id)
 	return c
 }

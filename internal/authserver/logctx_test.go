@@ -11,6 +11,7 @@ import (
 
 	"github.com/fhirgate/fhirgate/internal/jwks/jwkstest"
 	"github.com/fhirgate/fhirgate/internal/logctx"
+	"github.com/fhirgate/fhirgate/internal/tokens"
 	"github.com/fhirgate/fhirgate/smart"
 )
 
@@ -25,7 +26,8 @@ func TestBearerErrorLogCarriesRequestID(t *testing.T) {
 	f.register("c1", backendClient(inlineJWKS(t, jwkstest.New(t, "ES384", "k"))))
 	// fhirgate only signs scopes it parsed; sign one it cannot parse to
 	// reach the error path.
-	tok, claims, err := f.srv.Tokens().Issue("c1", "not a scope", 300*time.Second)
+	c1, _ := f.srv.Client(context.Background(), "c1")
+	tok, claims, err := f.srv.Tokens().Issue(tokens.Client{ID: "c1", Registration: c1.Registration}, "not a scope", 300*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,14 +150,21 @@ func (s *Server) ClientsChanged() {
 	}
 }
 
-// ClientActive reports whether the client exists and is active; the token
-// verifier asks on every request. It implements tokens.ClientActivity.
+// ClientActive reports whether the client exists and is active.
 func (s *Server) ClientActive(ctx context.Context, id string) (bool, error) {
+	_, active, err := s.ClientRegistration(ctx, id)
+	return active, err
+}
+
+// ClientRegistration returns the client's registration (Client.Registration)
+// and whether it exists and is active; the token verifier asks on every
+// request. It implements tokens.ClientActivity.
+func (s *Server) ClientRegistration(ctx context.Context, id string) (string, bool, error) {
 	c, err := s.clients.get(ctx, id)
-	if err != nil {
-		return false, err
+	if err != nil || c == nil {
+		return "", false, err
 	}
-	return c != nil && c.Active, nil
+	return c.Registration, c.Active, nil
 }
 
 // Client returns the client with id (nil when unknown), from the cache.

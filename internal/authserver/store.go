@@ -15,6 +15,22 @@ type ClientStore interface {
 	LookupClient(ctx context.Context, id string) (doc []byte, secretHash string, ok bool, err error)
 }
 
+// RegisteredClientStore is a ClientStore that also tells which
+// registration of an id it holds. When the ClientStore implements it, each
+// access token carries its client's registration, and a token of a client
+// that was deleted and then registered again under the same id is refused
+// (invalid_token) instead of coming back to life; with a plain ClientStore
+// such a token stays valid until it expires.
+type RegisteredClientStore interface {
+	ClientStore
+	// LookupRegisteredClient is LookupClient plus registration: an opaque
+	// value that stays the same while the client is replaced (PUT over an
+	// existing id) and differs once it is deleted and registered again,
+	// such as the creation time of its row in microseconds, or a random
+	// value set when the row is inserted and never updated.
+	LookupRegisteredClient(ctx context.Context, id string) (doc []byte, secretHash, registration string, ok bool, err error)
+}
+
 // ReplayStore remembers the jti of every accepted client assertion, per
 // client, until the assertion can no longer be used anyway (SMART-ASYM
 // requires rejecting a replayed jti; RFC 7523 §3 item 7).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/fhirgate/fhirgate/internal/tokens"
 	"github.com/fhirgate/fhirgate/smart"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) authenticateTokenSecret(ctx context.Context, id, secret string)
 func (s *Server) issue(c *Client, granted smart.Scopes, ev *auditEvent) (*smart.TokenResponse, error) {
 	lifetime := min(c.AccessTokenLifetime, s.cfg.MaxTokenLifetime)
 	scope := granted.String()
-	tok, claims, err := s.tokens.Issue(c.ID, scope, lifetime)
+	tok, claims, err := s.tokens.Issue(tokens.Client{ID: c.ID, Registration: c.Registration}, scope, lifetime)
 	if err != nil {
 		return nil, errors.Join(errors.New("authserver: issuing token"), err)
 	}

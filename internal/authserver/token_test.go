@@ -542,3 +542,61 @@ func TestTokenClientRateSpentOnlyByVerifiedAssertions(t *testing.T) {
 	_, err := w.srv.Token(ctx, genuine())
 	oauthError(t, err, smart.ErrSlowDown, http.StatusTooManyRequests)
 }
+
+// TestReRegisteredClientTokensStayDead: deleting a client revokes its
+// tokens for good; registering the id again must not bring an old token
+// back, while replacing a live client keeps its tokens.
+func TestReRegisteredClientTokensStayDead(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	kp := jwkstest.New(t, "ES384", "k")
+	body := backendClient(inlineJWKS(t, kp))
+	f.register("c1", body)
+	issue := func() string {
+		t.Helper()
+		resp, err := f.srv.Token(ctx, tokenRequest(kp.Sign(t, nil, f.claims("c1")), "system/*.read"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.AccessToken
+	}
+	old := issue()
+	if _, err := f.srv.AuthenticateBearer(ctx, old); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	f.register("c1", body) // a replacement is the same registration
+	if _, err := f.srv.AuthenticateBearer(ctx, old); err != nil {
+		t.Fatalf("token after the client was replaced: %v", err)
+	}
+	f.unregister("c1")
+	_, err := f.srv.AuthenticateBearer(ctx, old)
+	oauthError(t, err, smart.ErrInvalidToken, http.StatusUnauthorized)
+	f.register("c1", body)
+	_, err = f.srv.AuthenticateBearer(ctx, old)
+	oe := oauthError(t, err, smart.ErrInvalidToken, http.StatusUnauthorized)
+	if !strings.Contains(oe.Description, "registered again") {
+		t.Fatalf("description %q", oe.Description)
+	}
+	if in := f.srv.Introspect(ctx, old); in.Active {
+		t.Fatalf("introspection of the old token: %+v", in)
+	}
+	if _, err := f.srv.AuthenticateBearer(ctx, issue()); err != nil {
+		t.Fatalf("token of the new registration: %v", err)
+	}
+}
+
+// TestTokensWithoutRegistrationStore: a ClientStore that cannot tell
+// registrations still issues tokens that verify.
+func TestTokensWithoutRegistrationStore(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Clients = plainClients{c.Clients.(*memClients)} })
+	kp := jwkstest.New(t, "ES384", "k")
+	f.register("c1", backendClient(inlineJWKS(t, kp)))
+	ctx := context.Background()
+	resp, err := f.srv.Token(ctx, tokenRequest(kp.Sign(t, nil, f.claims("c1")), "system/*.read"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.srv.AuthenticateBearer(ctx, resp.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+}

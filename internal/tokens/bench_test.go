@@ -15,7 +15,7 @@ func BenchmarkSign(b *testing.B) {
 			f := newFixture(b, alg)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := f.svc.Issue("bulk-client", "system/*.read", 300*time.Second); err != nil {
+				if _, _, err := f.svc.Issue(Client{ID: "bulk-client"}, "system/*.read", 300*time.Second); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -31,7 +31,7 @@ func BenchmarkVerifyFirst(b *testing.B) {
 			f := newFixture(b, alg)
 			toks := make([]string, 4096)
 			for i := range toks {
-				toks[i], _, _ = f.svc.Issue(fmt.Sprint("client-", i), "system/*.read", 300*time.Second)
+				toks[i], _, _ = f.svc.Issue(Client{ID: fmt.Sprint("client-", i)}, "system/*.read", 300*time.Second)
 			}
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -51,7 +51,7 @@ func BenchmarkVerifyFirst(b *testing.B) {
 // BenchmarkVerifyCached measures the check of a token seen before.
 func BenchmarkVerifyCached(b *testing.B) {
 	f := newFixture(b, DefaultAlg)
-	tok, _, _ := f.svc.Issue("bulk-client", "system/*.read", 300*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "bulk-client"}, "system/*.read", 300*time.Second)
 	ctx := context.Background()
 	if _, err := f.svc.Verify(ctx, tok); err != nil {
 		b.Fatal(err)
@@ -67,7 +67,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 // BenchmarkVerifyCachedParallel is the cached check under contention.
 func BenchmarkVerifyCachedParallel(b *testing.B) {
 	f := newFixture(b, DefaultAlg)
-	tok, _, _ := f.svc.Issue("bulk-client", "system/*.read", 300*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "bulk-client"}, "system/*.read", 300*time.Second)
 	ctx := context.Background()
 	f.svc.Verify(ctx, tok)
 	b.ReportAllocs()

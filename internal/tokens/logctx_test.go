@@ -30,7 +30,7 @@ func (f *failingList) ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 // carries its request id.
 func TestReloadFailureLogCarriesRequestID(t *testing.T) {
 	other := newFixture(t, "ES256")
-	tok, _, err := other.svc.Issue("c1", "system/*.read", 300*time.Second)
+	tok, _, err := other.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

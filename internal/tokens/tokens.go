@@ -30,6 +30,21 @@ type Claims struct {
 	IssuedAt int64  `json:"iat"`
 	Expires  int64  `json:"exp"`
 	ID       string `json:"jti"`
+	// Registration is the registration of the client the token was issued
+	// to (see Client.Registration); omitted when the store knows none.
+	Registration string `json:"client_reg,omitempty"`
+}
+
+// Client is who a token is issued to.
+type Client struct {
+	ID string
+	// Registration identifies the client's current registration: it stays
+	// the same while the client is replaced and changes when the client is
+	// deleted and registered again under the same id. The token carries
+	// it, and Verify refuses a token whose client's registration differs,
+	// so that deleting a client revokes its tokens for good rather than
+	// until someone registers the id again. "" when the store cannot tell.
+	Registration string
 }
 
 // ErrInvalidToken wraps every verification failure; the resource server
@@ -45,7 +60,9 @@ func invalidf(format string, args ...any) error {
 // tokens: deleting a client or setting active=false must stop its tokens
 // at once, so Verify asks on every call.
 type ClientActivity interface {
-	ClientActive(ctx context.Context, clientID string) (bool, error)
+	// ClientRegistration returns the client's current registration (see
+	// Client.Registration) and whether it exists and is active.
+	ClientRegistration(ctx context.Context, clientID string) (registration string, active bool, err error)
 }
 
 // Config configures a Service.
@@ -83,13 +100,14 @@ func New(cfg Config) (*Service, error) {
 // Keyring returns the keyring, e.g. to serve its public JWKS.
 func (s *Service) Keyring() *Keyring { return s.cfg.Keyring }
 
-// Issue signs an access token for clientID with the granted scope, valid
+// Issue signs an access token for client with the granted scope, valid
 // for lifetime from now.
-func (s *Service) Issue(clientID, scope string, lifetime time.Duration) (string, Claims, error) {
+func (s *Service) Issue(client Client, scope string, lifetime time.Duration) (string, Claims, error) {
 	now := s.cfg.Now()
 	c := Claims{
-		Issuer: s.cfg.Issuer, Subject: clientID, ClientID: clientID, Scope: scope,
+		Issuer: s.cfg.Issuer, Subject: client.ID, ClientID: client.ID, Scope: scope,
 		IssuedAt: now.Unix(), Expires: now.Add(lifetime).Unix(), ID: randomID(),
+		Registration: client.Registration,
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {
@@ -110,7 +128,8 @@ func randomID() string {
 
 // Verify checks a bearer token: signature by a live fhirgate key with the
 // algorithm pinned to that key, typ, iss, exp (and iat not in the future),
-// and that the client is still active. Tokens verified before are answered
+// and that the client is still active and still the registration the token
+// was issued to. Tokens verified before are answered
 // from a cache keyed by their SHA-256, which keeps them only until their
 // exp; the client check and key retirement are still applied every time.
 func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
@@ -127,7 +146,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		}
 		s.cache.put(key, c, kid, now)
 	}
-	if err := s.checkClient(ctx, c.ClientID); err != nil {
+	if err := s.checkClient(ctx, c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -196,13 +215,18 @@ func (s *Service) checkClaims(c *Claims, now time.Time) error {
 	return nil
 }
 
-func (s *Service) checkClient(ctx context.Context, clientID string) error {
-	active, err := s.cfg.Clients.ClientActive(ctx, clientID)
+func (s *Service) checkClient(ctx context.Context, c *Claims) error {
+	reg, active, err := s.cfg.Clients.ClientRegistration(ctx, c.ClientID)
 	if err != nil {
-		return fmt.Errorf("tokens: checking client %q: %w", clientID, err)
+		return fmt.Errorf("tokens: checking client %q: %w", c.ClientID, err)
 	}
 	if !active {
 		return invalidf("the client is no longer active")
+	}
+	// A token from before the client was deleted and registered again
+	// belongs to a registration that no longer exists.
+	if reg != c.Registration {
+		return invalidf("the client was registered again after the token was issued")
 	}
 	return nil
 }

@@ -62,17 +62,21 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// activeSet is a ClientActivity backed by a map.
+// activeSet is a ClientActivity backed by maps: every client is active
+// unless deactivated, with the registration in reg ("" when unset).
 type activeSet struct {
 	mu       sync.Mutex
 	inactive map[string]bool
+	reg      map[string]string
 }
 
-func (a *activeSet) ClientActive(_ context.Context, id string) (bool, error) {
+func (a *activeSet) ClientRegistration(_ context.Context, id string) (string, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return !a.inactive[id], nil
+	return a.reg[id], !a.inactive[id], nil
 }
+
+func (a *activeSet) register(id, reg string) { a.mu.Lock(); a.reg[id] = reg; a.mu.Unlock() }
 
 func (a *activeSet) deactivate(id string) { a.mu.Lock(); a.inactive[id] = true; a.mu.Unlock() }
 
@@ -89,7 +93,7 @@ type fixture struct {
 func newFixture(t testing.TB, alg string) *fixture {
 	t.Helper()
 	f := &fixture{clk: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}, store: newMemKeys(),
-		clients: &activeSet{inactive: map[string]bool{}}}
+		clients: &activeSet{inactive: map[string]bool{}, reg: map[string]string{}}}
 	var err error
 	f.ring, err = OpenKeyring(context.Background(), KeyringConfig{Store: f.store, Alg: alg, Now: f.clk.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -110,7 +114,7 @@ func (f *fixture) service(t testing.TB, iss string, size int) *Service {
 
 func TestIssueAndVerify(t *testing.T) {
 	f := newFixture(t, "ES256")
-	tok, claims, err := f.svc.Issue("bulk-client", "system/*.read", 300*time.Second)
+	tok, claims, err := f.svc.Issue(Client{ID: "bulk-client"}, "system/*.read", 300*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func TestIssueAndVerify(t *testing.T) {
 func TestVerifyRefusals(t *testing.T) {
 	f := newFixture(t, "ES256")
 	ctx := context.Background()
-	tok, _, err := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	tok, _, err := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +229,7 @@ func mustJSON(t testing.TB, v any) []byte {
 func TestDeactivatedClientStopsAtOnce(t *testing.T) {
 	f := newFixture(t, "ES256")
 	ctx := context.Background()
-	tok, _, _ := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if _, err := f.svc.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +242,7 @@ func TestDeactivatedClientStopsAtOnce(t *testing.T) {
 func TestCachedTokenExpires(t *testing.T) {
 	f := newFixture(t, "ES256")
 	ctx := context.Background()
-	tok, _, _ := f.svc.Issue("c1", "system/*.read", 60*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 60*time.Second)
 	if _, err := f.svc.Verify(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +256,7 @@ func TestRotationOverlap(t *testing.T) {
 	f := newFixture(t, "ES256")
 	ctx := context.Background()
 	oldKID := f.ring.SigningKID()
-	oldTok, _, _ := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	oldTok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if err := f.ring.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +264,7 @@ func TestRotationOverlap(t *testing.T) {
 	if newKID == oldKID || newKID == "" {
 		t.Fatalf("rotate kept kid %q", newKID)
 	}
-	newTok, _, _ := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	newTok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if h, _ := parseHeader(newTok); h.KID != newKID {
 		t.Fatalf("new token signed by %q", h.KID)
 	}
@@ -312,7 +316,7 @@ func TestScheduledRotation(t *testing.T) {
 
 func TestKeysPersistAcrossRestart(t *testing.T) {
 	f := newFixture(t, "ES256")
-	tok, _, _ := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	ring2, err := OpenKeyring(context.Background(), KeyringConfig{Store: f.store, Now: f.clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +338,7 @@ func TestOtherReplicaRotation(t *testing.T) {
 	if err := f.ring.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, _ := f.svc.Issue("c1", "system/*.read", 300*time.Second)
+	tok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	f.clk.Add(6 * time.Second) // past B's reload interval
 	if _, err := svcB.Verify(ctx, tok); err != nil {
 		t.Fatalf("replica B does not know A's new key: %v", err)
@@ -345,7 +349,7 @@ func TestCacheBounded(t *testing.T) {
 	f := newFixture(t, "ES256")
 	svc := f.service(t, issuer, 10)
 	for i := 0; i < 50; i++ {
-		tok, _, _ := svc.Issue(fmt.Sprint("c", i), "system/*.read", 300*time.Second)
+		tok, _, _ := svc.Issue(Client{ID: fmt.Sprint("c", i)}, "system/*.read", 300*time.Second)
 		if _, err := svc.Verify(context.Background(), tok); err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +363,7 @@ func TestSigningAlgorithms(t *testing.T) {
 	for _, alg := range []string{"ES256", "ES384", "RS256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, alg)
-			tok, _, err := f.svc.Issue("c1", "system/*.read", time.Minute)
+			tok, _, err := f.svc.Issue(Client{ID: "c1"}, "system/*.read", time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -375,5 +379,49 @@ func TestSigningAlgorithms(t *testing.T) {
 	}
 	if _, err := OpenKeyring(context.Background(), KeyringConfig{Store: newMemKeys(), Alg: "HS256"}); err == nil {
 		t.Fatal("HS256 keyring accepted")
+	}
+}
+
+// TestRegisteredAgainClientStopsOldTokens: a token names the registration
+// of its client; once the client is deleted and registered again under the
+// same id, the old token (even one in the verified cache) is refused and
+// only tokens of the new registration verify.
+func TestRegisteredAgainClientStopsOldTokens(t *testing.T) {
+	f := newFixture(t, "ES256")
+	ctx := context.Background()
+	f.clients.register("c1", "reg-1")
+	old, claims, err := f.svc.Issue(Client{ID: "c1", Registration: "reg-1"}, "system/*.read", 300*time.Second)
+	if err != nil || claims.Registration != "reg-1" {
+		t.Fatalf("Issue: %+v %v", claims, err)
+	}
+	if _, err := f.svc.Verify(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	f.clients.register("c1", "reg-2")
+	tests := []struct {
+		name string
+		tok  func() string
+		want error
+	}{
+		{"token of the old registration", func() string { return old }, ErrInvalidToken},
+		{"token without a registration", func() string {
+			tok, _, _ := f.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
+			return tok
+		}, ErrInvalidToken},
+		{"token of the new registration", func() string {
+			tok, _, _ := f.svc.Issue(Client{ID: "c1", Registration: "reg-2"}, "system/*.read", 300*time.Second)
+			return tok
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := f.svc.Verify(ctx, tt.tok())
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if tt.want != nil && !strings.Contains(err.Error(), "registered again") {
+				t.Fatalf("error %q does not say why", err)
+			}
+		})
 	}
 }
