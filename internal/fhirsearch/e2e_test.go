@@ -157,6 +157,14 @@ func TestSortTotalSummary(t *testing.T) {
 		if b := get(t, s, "/fhir/Observation?_count=2&_total=accurate"); b.total != float64(7) || len(b.entries) != 2 {
 			t.Fatalf("_total=accurate: %v, %d entries", b.total, len(b.entries))
 		}
+		// estimate counts too (a count over the index is cheap); none
+		// leaves the total out of a page that does not hold every match
+		if b := get(t, s, "/fhir/Observation?_count=2&_total=estimate"); b.total != float64(7) || len(b.entries) != 2 {
+			t.Fatalf("_total=estimate: %v, %d entries", b.total, len(b.entries))
+		}
+		if b := get(t, s, "/fhir/Observation?_count=2&_total=none"); b.total != nil || len(b.entries) != 2 || b.links["next"] == "" {
+			t.Fatalf("_total=none: %v, %d entries, links %v", b.total, len(b.entries), b.links)
+		}
 		if b := get(t, s, "/fhir/Observation"); b.total != float64(7) {
 			t.Fatalf("a first page that holds everything reports its total: %v", b.total)
 		}
