@@ -82,6 +82,11 @@ func (m *memKeys) ListSigningKeys(context.Context) ([]tokens.SigningKey, error) 
 func (m *memKeys) PutSigningKey(_ context.Context, k tokens.SigningKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// As KeyStore requires: an existing key keeps its key material.
+	if old, ok := m.keys[k.KID]; ok {
+		old.SignUntil, old.RetireAfter = k.SignUntil, k.RetireAfter
+		k = old
+	}
 	m.keys[k.KID] = k
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -44,7 +45,13 @@ type SigningKey struct {
 type KeyStore interface {
 	// ListSigningKeys returns every stored key, in any order.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// PutSigningKey inserts k, or replaces the key with the same KID.
+	// PutSigningKey inserts k. When a key with k's KID is stored already,
+	// it keeps that key's private key, Alg and Created and only takes
+	// SignUntil and RetireAfter from k (an insert that does nothing on
+	// conflict, then an update of the validity window). Replicas that
+	// create a key at the same moment pick the same KID, and this rule
+	// makes the first insert win: every one of them then loads and signs
+	// with the same key.
 	PutSigningKey(ctx context.Context, k SigningKey) error
 	// DeleteSigningKey removes the key; a missing key is not an error.
 	DeleteSigningKey(ctx context.Context, kid string) error
@@ -121,7 +128,7 @@ func OpenKeyring(ctx context.Context, cfg KeyringConfig) (*Keyring, error) {
 		return nil, err
 	}
 	if k.signingKey() == nil {
-		if err := k.addKey(ctx); err != nil {
+		if err := k.addKey(ctx, false); err != nil {
 			return nil, err
 		}
 	}
@@ -154,7 +161,7 @@ func (k *Keyring) Reload(ctx context.Context) error {
 			continue
 		}
 		keys[rec.KID] = lk
-		if lk.priv != nil && (signing == nil || rec.Created.After(signing.rec.Created)) {
+		if lk.priv != nil && (signing == nil || newer(rec, signing.rec)) {
 			signing = lk
 		}
 	}
@@ -166,6 +173,16 @@ func (k *Keyring) Reload(ctx context.Context) error {
 	k.keys, k.signing, k.jwks, k.lastReload = keys, signing, jwks, now
 	k.mu.Unlock()
 	return nil
+}
+
+// newer orders keys by creation, then by KID, so that every replica
+// picks the same signing key from the same rows, even when two keys were
+// created in the same instant.
+func newer(a, b SigningKey) bool {
+	if !a.Created.Equal(b.Created) {
+		return a.Created.After(b.Created)
+	}
+	return a.KID > b.KID
 }
 
 func load(rec SigningKey, now time.Time) (*liveKey, error) {
@@ -243,14 +260,53 @@ func generate(alg string) (crypto.Signer, error) {
 	return nil, fmt.Errorf("tokens: unsupported signing algorithm %q (use ES256, ES384, RS256 or EdDSA)", alg)
 }
 
-func newKID(now time.Time) string {
-	var b [6]byte
-	rand.Read(b[:])
-	return now.UTC().Format("20060102") + "-" + base64.RawURLEncoding.EncodeToString(b[:])
+// successorKID is the KID of the key that follows prev, the newest stored
+// key ("" when the store holds none). It depends on nothing else, so that
+// replicas that add a key at the same moment from the same rows (first
+// start on an empty database, or a scheduled rotation seen by all) pick the
+// same KID and the store keeps exactly one of their keys.
+func successorKID(prev string) string {
+	sum := sha256.Sum256([]byte("fhirgate access-token signing key after\x00" + prev))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// addKey generates, stores and loads a new signing key.
-func (k *Keyring) addKey(ctx context.Context) error {
+// addKey adds a signing key and loads what the store then holds. Unless
+// force is set (Rotate), it adds nothing when a stored key can sign already:
+// another replica made one since this one last looked. Replicas racing past
+// that check choose the same KID (successorKID), the first insert wins
+// (KeyStore.PutSigningKey), and each signs with the winner once it reloads.
+func (k *Keyring) addKey(ctx context.Context, force bool) error {
+	recs, err := k.cfg.Store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("tokens: listing signing keys: %w", err)
+	}
+	now := k.cfg.Now()
+	var newest *SigningKey
+	stored := make(map[string]bool, len(recs))
+	for i, rec := range recs {
+		if !force && now.Before(rec.SignUntil) && now.Before(rec.RetireAfter) {
+			if _, err := load(rec, now); err == nil {
+				return k.Reload(ctx)
+			}
+		}
+		if newest == nil || newer(rec, *newest) {
+			newest = &recs[i]
+		}
+		stored[rec.KID] = true
+	}
+	kid := ""
+	if newest != nil {
+		kid = newest.KID
+	}
+	// Skip KIDs taken already (keys created in the same instant order by
+	// KID, so the newest need not be the last of the chain).
+	for kid = successorKID(kid); stored[kid]; kid = successorKID(kid) {
+	}
+	return k.storeKey(ctx, kid, now)
+}
+
+// storeKey generates a key named kid, stores it and reloads.
+func (k *Keyring) storeKey(ctx context.Context, kid string, now time.Time) error {
 	priv, err := generate(k.cfg.Alg)
 	if err != nil {
 		return err
@@ -259,9 +315,8 @@ func (k *Keyring) addKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("tokens: encoding key: %w", err)
 	}
-	now := k.cfg.Now()
 	rec := SigningKey{
-		KID: newKID(now), Alg: k.cfg.Alg,
+		KID: kid, Alg: k.cfg.Alg,
 		PrivateKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
 		Created:       now, SignUntil: now.Add(k.cfg.RotateEvery),
 		RetireAfter: now.Add(k.cfg.RotateEvery + k.cfg.VerifyGrace),
@@ -269,9 +324,14 @@ func (k *Keyring) addKey(ctx context.Context) error {
 	if err := k.cfg.Store.PutSigningKey(ctx, rec); err != nil {
 		return fmt.Errorf("tokens: storing signing key: %w", err)
 	}
-	k.cfg.Logger.InfoContext(ctx, "created access-token signing key", "kid", rec.KID, "alg", rec.Alg,
+	if err := k.Reload(ctx); err != nil {
+		return err
+	}
+	// When another replica stored this KID first, its key is the one
+	// loaded; the one generated here was never stored.
+	k.cfg.Logger.InfoContext(ctx, "added access-token signing key", "kid", rec.KID, "alg", rec.Alg,
 		"sign_until", rec.SignUntil, "retire_after", rec.RetireAfter)
-	return k.Reload(ctx)
+	return nil
 }
 
 // Rotate makes a new key the signing key at once; the keys signing until
@@ -287,7 +347,7 @@ func (k *Keyring) Rotate(ctx context.Context) error {
 		}
 	}
 	k.mu.RUnlock()
-	if err := k.addKey(ctx); err != nil {
+	if err := k.addKey(ctx, true); err != nil {
 		return err
 	}
 	for _, rec := range old {
@@ -300,10 +360,20 @@ func (k *Keyring) Rotate(ctx context.Context) error {
 	return k.Reload(ctx)
 }
 
-// Maintain is the scheduled job: it reloads, deletes retired keys from the
-// store, and adds a new signing key when none may sign any more. Call it
+// Maintain is the scheduled job: it reloads, adds a new signing key when
+// none may sign any more, and deletes retired keys from the store. Call it
 // every few minutes.
 func (k *Keyring) Maintain(ctx context.Context) error {
+	if err := k.Reload(ctx); err != nil {
+		return err
+	}
+	if k.signingKey() == nil {
+		// Before deleting: the new key's KID follows the newest stored
+		// key, which replicas must all still see (successorKID).
+		if err := k.addKey(ctx, false); err != nil {
+			return err
+		}
+	}
 	recs, err := k.cfg.Store.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("tokens: listing signing keys: %w", err)
@@ -316,12 +386,6 @@ func (k *Keyring) Maintain(ctx context.Context) error {
 			}
 			k.cfg.Logger.InfoContext(ctx, "deleted retired signing key", "kid", rec.KID)
 		}
-	}
-	if err := k.Reload(ctx); err != nil {
-		return err
-	}
-	if k.signingKey() == nil {
-		return k.addKey(ctx)
 	}
 	return nil
 }

@@ -30,6 +30,11 @@ func (f *failingList) ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 // carries its request id.
 func TestReloadFailureLogCarriesRequestID(t *testing.T) {
 	other := newFixture(t, "ES256")
+	// Rotate, so that other signs with a KID the keyring below lacks (the
+	// first key of every empty store has the same KID).
+	if err := other.ring.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	tok, _, err := other.svc.Issue(Client{ID: "c1"}, "system/*.read", 300*time.Second)
 	if err != nil {
 		t.Fatal(err)

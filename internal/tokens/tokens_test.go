@@ -22,7 +22,7 @@ import (
 	"github.com/fhirgate/fhirgate/internal/jwks/jwkstest"
 )
 
-// memKeys is an in-memory KeyStore, the seam the SQL store fills later.
+// memKeys is an in-memory KeyStore, the seam the SQL store fills.
 type memKeys struct {
 	mu   sync.Mutex
 	keys map[string]SigningKey
@@ -43,6 +43,11 @@ func (m *memKeys) ListSigningKeys(context.Context) ([]SigningKey, error) {
 func (m *memKeys) PutSigningKey(_ context.Context, k SigningKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// As KeyStore requires: an existing key keeps its key material.
+	if old, ok := m.keys[k.KID]; ok {
+		old.SignUntil, old.RetireAfter = k.SignUntil, k.RetireAfter
+		k = old
+	}
 	m.keys[k.KID] = k
 	return nil
 }
