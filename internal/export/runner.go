@@ -17,6 +17,13 @@ import (
 // checkpoint. Jobs are rows, not goroutines: whatever process claims a
 // task does it, and a killed process loses only the work since its last
 // checkpoint, which its successor redoes after the lease expires.
+//
+// Config.Workers (--export-workers) is a limit per process: this process
+// runs at most that many tasks at once, of all jobs together. It does not
+// bound the cluster: several processes on one PostgreSQL database each
+// run their own workers, and they share the tasks through leases (a task
+// is claimed by one worker at a time, FOR UPDATE SKIP LOCKED), so up to
+// the sum of their Workers tasks run at once, each exactly once.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {

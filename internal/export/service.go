@@ -104,7 +104,9 @@ type Config struct {
 	// PagePause is a pause after each page, to spread the load of large
 	// exports over time (export.html: servers SHOULD mitigate DoS risk) [0].
 	PagePause time.Duration
-	// Workers is the number of tasks this process runs at once [2].
+	// Workers is the number of tasks this process runs at once [2]: a
+	// limit per process; servers sharing one database each run as many
+	// (see Service.Run).
 	Workers int
 	// MaxPerClient is the number of running exports per client; more get
 	// 429 at kick-off [3].
