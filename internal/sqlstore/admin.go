@@ -12,22 +12,22 @@ import (
 // GetClient returns a registered client.
 func (s *Store) GetClient(ctx context.Context, id string) (*store.ClientRecord, error) {
 	c := &store.ClientRecord{ID: id}
-	var ts int64
-	err := s.r.QueryRowContext(ctx, s.d.rebind("SELECT body, secret_hash, updated_at FROM clients WHERE id = ?"), id).
-		Scan(&c.Body, &c.SecretHash, &ts)
+	var ts, created int64
+	err := s.r.QueryRowContext(ctx, s.d.rebind("SELECT body, secret_hash, updated_at, created_at FROM clients WHERE id = ?"), id).
+		Scan(&c.Body, &c.SecretHash, &ts, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.UpdatedAt = fromMicros(ts)
+	c.UpdatedAt, c.CreatedAt = fromMicros(ts), fromMicros(created)
 	return c, nil
 }
 
 // ListClients returns every client ordered by id.
 func (s *Store) ListClients(ctx context.Context) ([]store.ClientRecord, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT id, body, secret_hash, updated_at FROM clients ORDER BY id")
+	rows, err := s.r.QueryContext(ctx, "SELECT id, body, secret_hash, updated_at, created_at FROM clients ORDER BY id")
 	if err != nil {
 		return nil, err
 	}
@@ -35,11 +35,11 @@ func (s *Store) ListClients(ctx context.Context) ([]store.ClientRecord, error) {
 	var out []store.ClientRecord
 	for rows.Next() {
 		var c store.ClientRecord
-		var ts int64
-		if err := rows.Scan(&c.ID, &c.Body, &c.SecretHash, &ts); err != nil {
+		var ts, created int64
+		if err := rows.Scan(&c.ID, &c.Body, &c.SecretHash, &ts, &created); err != nil {
 			return nil, err
 		}
-		c.UpdatedAt = fromMicros(ts)
+		c.UpdatedAt, c.CreatedAt = fromMicros(ts), fromMicros(created)
 		out = append(out, c)
 	}
 	return out, rows.Err()
@@ -58,8 +58,9 @@ func (s *Store) PutClient(ctx context.Context, c store.ClientRecord) (bool, erro
 		if n, _ := res.RowsAffected(); n > 0 {
 			return false, nil
 		}
-		_, err = tx.ExecContext(ctx, s.d.rebind("INSERT INTO clients (id, body, secret_hash, updated_at) VALUES (?, ?, ?, ?)"),
-			c.ID, c.Body, c.SecretHash, micros(s.now()))
+		now := micros(s.now())
+		_, err = tx.ExecContext(ctx, s.d.rebind("INSERT INTO clients (id, body, secret_hash, updated_at, created_at) VALUES (?, ?, ?, ?, ?)"),
+			c.ID, c.Body, c.SecretHash, now, now)
 		return true, err
 	})
 }

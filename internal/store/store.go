@@ -116,6 +116,10 @@ type ClientRecord struct {
 	Body       []byte
 	SecretHash string
 	UpdatedAt  time.Time
+	// CreatedAt is when this registration of the id was made: a
+	// replacement keeps it, a deletion and new registration changes it.
+	// Set by the store.
+	CreatedAt time.Time
 }
 
 // ClientStore keeps registered clients (the admin Client resource).

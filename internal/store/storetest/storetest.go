@@ -498,6 +498,36 @@ func testClients(t *testing.T, open Opener) {
 	if rev1 != rev0+5 {
 		t.Fatalf("config revision went %d -> %d, want +5", rev0, rev1)
 	}
+	testClientCreatedAt(t, s)
+}
+
+// testClientCreatedAt: a client's CreatedAt survives a replacement and
+// changes when the id is deleted and registered again (what ends the
+// tokens of the earlier registration).
+func testClientCreatedAt(t *testing.T, s store.Store) {
+	t.Helper()
+	s.PutClient(ctx, store.ClientRecord{ID: "cr", Body: []byte(`{"id":"cr"}`)})
+	first, err := s.GetClient(ctx, "cr")
+	if err != nil || first.CreatedAt.IsZero() {
+		t.Fatalf("get = %+v %v: want a creation time", first, err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	s.PutClient(ctx, store.ClientRecord{ID: "cr", Body: []byte(`{"id":"cr","active":false}`)})
+	replaced, _ := s.GetClient(ctx, "cr")
+	if !replaced.CreatedAt.Equal(first.CreatedAt) || !replaced.UpdatedAt.After(first.UpdatedAt) {
+		t.Fatalf("replace: created %v -> %v, updated %v -> %v: want created kept, updated later",
+			first.CreatedAt, replaced.CreatedAt, first.UpdatedAt, replaced.UpdatedAt)
+	}
+	if list, _ := s.ListClients(ctx); len(list) == 0 || list[len(list)-1].CreatedAt.IsZero() {
+		t.Fatalf("list carries no creation time: %+v", list)
+	}
+	s.DeleteClient(ctx, "cr")
+	time.Sleep(2 * time.Millisecond)
+	s.PutClient(ctx, store.ClientRecord{ID: "cr", Body: []byte(`{"id":"cr"}`)})
+	again, _ := s.GetClient(ctx, "cr")
+	if !again.CreatedAt.After(first.CreatedAt) {
+		t.Fatalf("registered again: created %v, first registration %v: want later", again.CreatedAt, first.CreatedAt)
+	}
 }
 
 func testPolicies(t *testing.T, open Opener) {
