@@ -27,14 +27,12 @@ type authParts struct {
 func (a *App) buildAuth(ctx context.Context) error {
 	leeway := a.cfg.ClockLeeway
 	if leeway == NoClockLeeway {
-		// authserver reads a zero Leeway as its default; a nanosecond is
-		// none at the one-second resolution of JWT NumericDate.
-		leeway = time.Nanosecond
+		leeway = authserver.NoLeeway // a zero Leeway is authserver's default
 	}
 	// A retired signing key must keep verifying the tokens it signed
 	// (tokens.KeyringConfig.VerifyGrace): at least the longest lifetime
 	// plus the leeway.
-	grace := max(time.Hour, a.cfg.MaxTokenLifetime+leeway+time.Minute)
+	grace := max(time.Hour, a.cfg.MaxTokenLifetime+max(leeway, 0)+time.Minute)
 	kr, err := tokens.OpenKeyring(ctx, tokens.KeyringConfig{Store: keyStore{a.store}, VerifyGrace: grace, Logger: a.log})
 	if err != nil {
 		return err

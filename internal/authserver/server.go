@@ -31,7 +31,7 @@ type Config struct {
 	Limits *TokenLimiter
 
 	// Leeway is the clock skew allowed on assertion exp, nbf and iat
-	// (default 60s; checklist G3).
+	// (zero: the default 60s; checklist G3). NoLeeway allows none.
 	Leeway time.Duration
 	// MaxTokenLifetime caps a client's access_token_expiration (default
 	// 300s: SMART Backend Services says expires_in SHOULD NOT exceed five
@@ -58,7 +58,12 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	setDuration(&c.Leeway, 60*time.Second)
+	switch {
+	case c.Leeway == NoLeeway:
+		c.Leeway = 0
+	case c.Leeway <= 0:
+		c.Leeway = 60 * time.Second
+	}
 	setDuration(&c.MaxTokenLifetime, 300*time.Second)
 	setDuration(&c.ClientCacheTTL, 5*time.Second)
 	setDuration(&c.SecretCacheTTL, 60*time.Second)
@@ -74,6 +79,10 @@ func (c *Config) defaults() {
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 }
+
+// NoLeeway as Config.Leeway allows no clock skew at all (the zero value
+// means the default).
+const NoLeeway = time.Duration(-1)
 
 func setDuration(v *time.Duration, d time.Duration) {
 	if *v <= 0 {
