@@ -39,7 +39,8 @@ var serveEnv = map[string]string{
 	"log-format": "FHIRGATE_LOG_FORMAT", "log-level": "FHIRGATE_LOG_LEVEL", "max-body": "FHIRGATE_MAX_BODY",
 	"token-rate-client": "FHIRGATE_TOKEN_RATE_CLIENT", "token-rate-address": "FHIRGATE_TOKEN_RATE_ADDRESS",
 	"clock-leeway": "FHIRGATE_CLOCK_LEEWAY", "max-token-lifetime": "FHIRGATE_MAX_TOKEN_LIFETIME",
-	"shutdown-timeout": "FHIRGATE_SHUTDOWN_TIMEOUT",
+	"shutdown-timeout":     "FHIRGATE_SHUTDOWN_TIMEOUT",
+	"search-default-count": "FHIRGATE_SEARCH_DEFAULT_COUNT", "search-max-count": "FHIRGATE_SEARCH_MAX_COUNT",
 }
 
 func newServeCmd() *cobra.Command {
@@ -58,7 +59,8 @@ FHIRGATE_BASE_URL, FHIRGATE_DB, FHIRGATE_DATA_DIR, FHIRGATE_ROOT_SECRET,
 FHIRGATE_ALLOW_PRIVATE_JWKS, FHIRGATE_DEMO, FHIRGATE_LOG_FORMAT,
 FHIRGATE_LOG_LEVEL, FHIRGATE_MAX_BODY, FHIRGATE_TOKEN_RATE_CLIENT,
 FHIRGATE_TOKEN_RATE_ADDRESS, FHIRGATE_CLOCK_LEEWAY, FHIRGATE_MAX_TOKEN_LIFETIME,
-FHIRGATE_SHUTDOWN_TIMEOUT, and FHIRGATE_EXPORT_* for the --export-* flags);
+FHIRGATE_SHUTDOWN_TIMEOUT, FHIRGATE_SEARCH_DEFAULT_COUNT,
+FHIRGATE_SEARCH_MAX_COUNT, and FHIRGATE_EXPORT_* for the --export-* flags);
 a flag on the command line wins.
 
 The server is ready when GET /health answers 200. SIGTERM or Ctrl-C drains
@@ -103,5 +105,7 @@ in-flight requests and exits 0.`,
 	f.DurationVar(&leeway, "clock-leeway", app.DefaultClockLeeway, "clock skew allowed on client assertions' exp, nbf and iat (0s to 5m)")
 	f.DurationVar(&cfg.MaxTokenLifetime, "max-token-lifetime", app.DefaultMaxTokenLifetime, "cap on a client's access_token_expiration (1m to 1h)")
 	f.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	f.IntVar(&cfg.SearchDefaultCount, "search-default-count", app.DefaultSearchCount, "page size of a search without _count")
+	f.IntVar(&cfg.SearchMaxCount, "search-max-count", app.DefaultSearchMaxCount, "largest _count a search honours (larger ones are cut to it)")
 	return cmd
 }

@@ -54,7 +54,10 @@ type Config struct {
 	// default 5m, since SMART Backend Services says expires_in SHOULD NOT
 	// exceed five minutes; 1m to 1h).
 	MaxTokenLifetime time.Duration
-	Logger           *slog.Logger
+	// SearchDefaultCount is the page size of a search without _count
+	// (default 50); SearchMaxCount caps _count (default 1000).
+	SearchDefaultCount, SearchMaxCount int
+	Logger                             *slog.Logger
 	// Stdout receives what --demo prints for the user (default os.Stdout).
 	Stdout io.Writer
 	// Export configures Bulk Data export (export.go).
@@ -72,6 +75,10 @@ const (
 	DefaultMaxTokenLifetime = 5 * time.Minute
 	MinTokenLifetimeCap     = time.Minute
 	MaxTokenLifetimeCap     = time.Hour
+	DefaultSearchCount      = 50
+	DefaultSearchMaxCount   = 1000
+	// SearchMaxCountCap bounds --search-max-count: a page is loaded whole.
+	SearchMaxCountCap = 10000
 )
 
 // ClockLeewayFlag turns the --clock-leeway value into Config.ClockLeeway,
@@ -106,6 +113,12 @@ func (c Config) withDefaults() Config {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
+	if c.SearchDefaultCount == 0 {
+		c.SearchDefaultCount = DefaultSearchCount
+	}
+	if c.SearchMaxCount == 0 {
+		c.SearchMaxCount = DefaultSearchMaxCount
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -129,6 +142,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTokenLifetime < MinTokenLifetimeCap || c.MaxTokenLifetime > MaxTokenLifetimeCap {
 		errs = append(errs, fmt.Errorf("--max-token-lifetime %s: want %s to %s", c.MaxTokenLifetime, MinTokenLifetimeCap, MaxTokenLifetimeCap))
+	}
+	if c.SearchMaxCount < 1 || c.SearchMaxCount > SearchMaxCountCap {
+		errs = append(errs, fmt.Errorf("--search-max-count %d: want 1 to %d", c.SearchMaxCount, SearchMaxCountCap))
+	}
+	if c.SearchDefaultCount < 1 || c.SearchDefaultCount > c.SearchMaxCount {
+		errs = append(errs, fmt.Errorf("--search-default-count %d: want 1 to --search-max-count (%d)", c.SearchDefaultCount, c.SearchMaxCount))
 	}
 	return errors.Join(errs...)
 }
@@ -203,7 +222,8 @@ func (a *App) build(ctx context.Context) error {
 	matcher := &match.Cache{Compiler: match.Compiler{Base: strings.TrimSuffix(a.baseURL, "/") + "/fhir"}}
 	a.fhir = fhirapi.New(fhirapi.Config{Store: a.store, BaseURL: a.baseURL, Logger: a.log, Authorizer: a.auth.decider,
 		Restrictor: a.auth.decider, Matcher: matcher})
-	search := fhirsearch.New(fhirsearch.Config{Store: a.store, Base: a.fhir.Base(), Authorizer: a.auth.decider, Restrictor: a.auth.decider})
+	search := fhirsearch.New(fhirsearch.Config{Store: a.store, Base: a.fhir.Base(), Authorizer: a.auth.decider, Restrictor: a.auth.decider,
+		DefaultCount: a.cfg.SearchDefaultCount, MaxCount: a.cfg.SearchMaxCount})
 	a.fhir.SetSearcher(search)
 	a.fhir.SetConditionalMatcher(search)
 	a.fhir.AddCapabilities(search.Capabilities)
