@@ -51,10 +51,11 @@
 //     most 1000. An unknown patient, or at Group level a non-member, is 400
 //     (lenient: left out with a warning).
 //   - _typeFilter: "Type?query", repeated or comma-joined; queries of one
-//     type are ORed. They are evaluated by the search engine's
-//     QueryMatcher on the exact version exported; a server without one
-//     answers 400 (lenient: ignored with a warning). Result parameters
-//     (_include, _sort, _count, _elements, _summary, ...) are 400.
+//     type are ORed. They are evaluated per resource by the in-memory
+//     matcher (see Filters below); a server without one answers 400
+//     (lenient: ignored with a warning). Chained parameters, _has and
+//     result parameters (_include, _sort, _count, _elements, _summary,
+//     ...) are 400 whatever the handling.
 //   - includeAssociatedData: accepted, none of its values is supported:
 //     Provenance is exported like any other type (every Provenance at
 //     system level, those in the Patient compartment at Patient and Group
@@ -83,12 +84,37 @@
 // and, per exported type, the search interaction (SMART "s"; v1 read
 // scopes include it); a Group export also needs read on the Group. A
 // query-restricted scope (system/Observation.rs?category=laboratory)
-// filters the exported resources through the QueryMatcher; without one
-// the type is refused (403) when named in _type, left out with a note
-// otherwise. Status and cancel are for the client that started the
+// filters the exported resources through the matcher (see Filters);
+// without a matcher the type is refused (403) when named in _type, left
+// out with a note otherwise. Status and cancel are for the client that started the
 // export (any of its valid tokens: exports outlive tokens) and root;
 // others get 404. Polling also needs a token covering every exported
 // type; a file download one covering the file's type.
+//
+// # Filters
+//
+// _typeFilter and query-restricted scopes are not run as searches over
+// the index: the index holds current versions only, while an export
+// holds the versions of its snapshot at transactionTime, which later
+// writes may have changed or deleted. So each resource the export reads
+// from the snapshot is decided on its own, by the in-memory matcher of
+// the search engine (package internal/search/match, at the QueryMatcher
+// seam), against that exact version: the same parameter definitions,
+// normalization and comparison as a search, with the filter's queries
+// ORed and the scope restriction ANDed with them.
+//
+// Because the matcher sees one resource at a time, a parameter whose
+// answer depends on other resources cannot be decided consistently with
+// the snapshot: a chained parameter (subject:Patient.name=...) would need
+// the referenced resource as of transactionTime, and _has the resources
+// pointing at this one. Evaluating those against current data would mix
+// two points in time, and ignoring them would widen the filter (for a
+// scope restriction, widen access). They are therefore refused at
+// kick-off with 400 and an OperationOutcome naming the parameter, for
+// _typeFilter and for a grant whose query restriction holds one alike; so
+// are the other parameters one resource cannot decide (special
+// parameters such as near, _text, _content, _filter, _list). Filters are
+// compiled at kick-off, so a bad one never reaches a worker.
 //
 // # Status and manifest
 //
