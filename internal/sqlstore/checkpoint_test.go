@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -47,4 +48,17 @@ func fileSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// TestPathWithURICharacters: a database path holding # or % (a test name
+// like TestX#01 puts # in t.TempDir) opens the file at that path. (A ?
+// starts the options of a sqlite: URL, so paths cannot hold one.)
+func TestPathWithURICharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#b%c")
+	path := filepath.Join(dir, "fhirgate.db")
+	s := openTest(t, func(testing.TB) string { return "sqlite:" + path })
+	put(t, s, `{"resourceType":"Patient","id":"p1"}`)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
 }

@@ -133,7 +133,9 @@ func (s *Store) openSQLite(ctx context.Context, spec string, opts Options) error
 	// 16 MiB for the writer, which revisits index pages on every write, and
 	// 8 MiB per reader; the operating system's page cache holds the file
 	// beyond that. (32 MiB each took a reading server to 357 MiB of RSS.)
-	base := "file:" + path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=" + sync +
+	// The path goes into a URI filename: escape what would end it early.
+	uriPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	base := "file:" + uriPath + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=" + sync +
 		"&_pragma=temp_store(memory)"
 	w, err := sql.Open("sqlite", base+"&_pragma=cache_size(-16384)&_txlock=immediate"+
 		"&_pragma=wal_autocheckpoint("+strconv.Itoa(ckptWriterPages)+")")
