@@ -66,22 +66,38 @@ type queryer interface {
 func (s *Store) runSearch(ctx context.Context, db queryer, spec SearchSpec) (*SearchPage, error) {
 	q := spec.Query
 	keys := sortKeys(q)
-	cur, err := decodeCursor(spec.Cursor, keys)
-	if err != nil {
-		return nil, err
-	}
 	c := &compiler{s: s, now: s.now()}
 	m, err := c.match(q.Type, q.Where, spec)
 	if err != nil {
 		return nil, err
 	}
+	window := m.window
+	if len(keys) > 0 {
+		window = nil // _sort decides the order
+	}
+	var cur *cursor
+	if window != nil {
+		cur, err = decodeWindowCursor(spec.Cursor)
+	} else {
+		cur, err = decodeCursor(spec.Cursor, keys)
+	}
+	if err != nil {
+		return nil, err
+	}
 	page := &SearchPage{Total: -1}
 	if spec.Count > 0 {
-		rows, err := c.page(ctx, db, m, keys, cur, spec.Count)
+		var rows []pageRow
+		enc := func(r pageRow, backward bool) string { return encodeCursor(keys, r, backward) }
+		if window != nil {
+			rows, err = c.windowPage(ctx, db, window, cur, spec.Count+1)
+			enc = encodeWindowCursor
+		} else {
+			rows, err = c.page(ctx, db, m, keys, cur, spec.Count)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if err := s.fillPage(ctx, db, page, rows, keys, cur, spec.Count); err != nil {
+		if err := s.fillPage(ctx, db, page, rows, enc, cur, spec.Count); err != nil {
 			return nil, err
 		}
 	}
@@ -104,6 +120,9 @@ type matchSQL struct {
 	args     []any
 	distinct bool
 	ordered  bool // t0 yields rids in order (no sort needed for rid order)
+	// window is set when the criteria are one date interval alone, which
+	// a search without _sort pages in date order (search_window.go).
+	window *dateWindow
 }
 
 // match compiles where, the compartment and the restrictions of spec for
@@ -143,7 +162,11 @@ func (c *compiler) match(typ string, where []search.Clause, spec SearchSpec) (*m
 		}
 		sets = append(sets, set)
 	}
-	return c.assemble(typ, sets), nil
+	m := c.assemble(typ, sets)
+	if len(sets) == 1 && !c.s.d.pg {
+		m.window = sets[0].window
+	}
+	return m, nil
 }
 
 // restriction is the union of the match sets of qs.
@@ -361,7 +384,7 @@ func keysetCond(keys []sortKey, cur *cursor, backward bool) (string, []any) {
 }
 
 // fillPage loads the versions of the page's rows and sets its cursors.
-func (s *Store) fillPage(ctx context.Context, db queryer, page *SearchPage, rows []pageRow, keys []sortKey, cur *cursor, count int) error {
+func (s *Store) fillPage(ctx context.Context, db queryer, page *SearchPage, rows []pageRow, enc func(pageRow, bool) string, cur *cursor, count int) error {
 	backward := cur != nil && cur.backward
 	more := len(rows) > count
 	if more {
@@ -391,16 +414,16 @@ func (s *Store) fillPage(ctx context.Context, db queryer, page *SearchPage, rows
 	first, last := rows[0], rows[len(rows)-1]
 	switch {
 	case backward:
-		page.Next = encodeCursor(keys, last, false)
+		page.Next = enc(last, false)
 		if more {
-			page.Prev = encodeCursor(keys, first, true)
+			page.Prev = enc(first, true)
 		}
 	default:
 		if more {
-			page.Next = encodeCursor(keys, last, false)
+			page.Next = enc(last, false)
 		}
 		if cur != nil {
-			page.Prev = encodeCursor(keys, first, true)
+			page.Prev = enc(first, true)
 		}
 	}
 	return nil

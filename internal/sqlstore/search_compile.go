@@ -41,6 +41,9 @@ type ridSet struct {
 	// through indexes from that rid outwards. A statement that does not
 	// drive from the set uses it instead of materializing the whole set.
 	probe func(c *compiler, rid string) (string, []any)
+	// window, when set, lets a search on this set alone be paged in date
+	// order (search_window.go).
+	window *dateWindow
 }
 
 // probeOf returns a correlated membership test for a positive set: the

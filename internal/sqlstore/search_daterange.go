@@ -112,5 +112,8 @@ func (c *compiler) intervalSet(types []string, where []search.Clause, bounds []b
 	sub = append(sub, minHigh)
 	set.args = append(sub, args...)
 	set.probe = probeOf(ridSet{table: "idx_date", cond: cond, args: args})
+	if len(pids) == 1 {
+		set.window = &dateWindow{cond: cond, args: args, pid: pids[0], narrowFrom: narrowFrom, minHigh: minHigh}
+	}
 	return set
 }
