@@ -15,7 +15,12 @@
 //   - _sort: several keys, "-" for descending; a resource with several
 //     values sorts by its smallest ascending and its largest descending,
 //     resources without a value come last; _id and _lastUpdated work too.
-//     Without _sort, results come in the order resources were created.
+//     Without _sort, results come in the order resources were created,
+//     except on SQLite for a search whose only criterion is one date
+//     window (date=ge2024-03-01&date=lt2024-04-01): it comes in date
+//     order, each resource at its earliest date inside the window, so
+//     that a page costs the same however many resources the window holds
+//     (internal/sqlstore/search_window.go).
 //   - _total: accurate and estimate both count the matches (a count over
 //     the index is cheap enough that an estimate would buy little); without
 //     _total the Bundle has a total only when the first page holds every
