@@ -16,7 +16,7 @@
 //     values sorts by its smallest ascending and its largest descending,
 //     resources without a value come last; _id and _lastUpdated work too.
 //     Without _sort, results come in the order resources were created,
-//     except on SQLite for a search whose only criterion is one date
+//     except for a search whose only criterion is one date
 //     window (date=ge2024-03-01&date=lt2024-04-01): it comes in date
 //     order, each resource at its earliest date inside the window, so
 //     that a page costs the same however many resources the window holds

@@ -163,7 +163,7 @@ func (c *compiler) match(typ string, where []search.Clause, spec SearchSpec) (*m
 		sets = append(sets, set)
 	}
 	m := c.assemble(typ, sets)
-	if len(sets) == 1 && !c.s.d.pg {
+	if len(sets) == 1 {
 		m.window = sets[0].window
 	}
 	return m, nil

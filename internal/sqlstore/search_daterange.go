@@ -94,12 +94,18 @@ func (c *compiler) intervalSet(types []string, where []search.Clause, bounds []b
 		}
 	}
 	set := ridSet{table: "idx_date", cond: cond, args: args, rank: rankPrefix}
-	if c.s.d.pg || minHigh == search.MinDate {
+	if minHigh == search.MinDate {
 		return set
 	}
 	narrowFrom := minHigh - narrowSpan
 	if narrowFrom > minHigh { // wrapped around
 		narrowFrom = search.MinDate
+	}
+	if len(pids) == 1 {
+		set.window = &dateWindow{cond: cond, args: args, pid: pids[0], narrowFrom: narrowFrom, minHigh: minHigh}
+	}
+	if c.s.d.pg {
+		return set
 	}
 	a, b := c.nextAlias(), c.nextAlias()
 	set.sub = "SELECT " + a + ".rid FROM idx_date " + a + " INDEXED BY idx_date_narrow WHERE " + expand(pidCond, a) +
@@ -112,8 +118,5 @@ func (c *compiler) intervalSet(types []string, where []search.Clause, bounds []b
 	sub = append(sub, minHigh)
 	set.args = append(sub, args...)
 	set.probe = probeOf(ridSet{table: "idx_date", cond: cond, args: args})
-	if len(pids) == 1 {
-		set.window = &dateWindow{cond: cond, args: args, pid: pids[0], narrowFrom: narrowFrom, minHigh: minHigh}
-	}
 	return set
 }

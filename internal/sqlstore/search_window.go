@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -29,8 +30,12 @@ import (
 // without _sort to the server (R4 search.html#sort), and date order is
 // what a client of a date window expects anyway.
 //
-// Only SQLite takes this path (the partial indexes are SQLite's; on
-// PostgreSQL the plain indexes and a bitmap AND answer the window).
+// Both backends have the two partial indexes (SQLite migration 0004,
+// PostgreSQL 0006). SQLite merges the two arms with its ordered UNION,
+// which also merges identical (rid, low) rows; PostgreSQL would hash or
+// sort a UNION whole, so there each arm is cut to the page size in index
+// order, duplicates are ruled out by breaking ties on the row's ctid, and
+// the arms are concatenated (UNION ALL) and ordered again.
 
 // windowSig marks the cursors of date-window order: a cursor of another
 // order is refused rather than misread.
@@ -49,6 +54,24 @@ type dateWindow struct {
 // (or, backward, before) the cursor.
 func (c *compiler) windowPage(ctx context.Context, db queryer, w *dateWindow, cur *cursor, limit int) ([]pageRow, error) {
 	q, args := c.windowSQL(w, cur, limit)
+	if pool, ok := db.(*sql.DB); ok && c.s.d.pg {
+		// PostgreSQL overestimates the wide rows (a partial index on an
+		// expression): it would start parallel workers to sort them and
+		// hash every row of the window for the anti join, each costing
+		// more than the whole page. In a read-only transaction of its
+		// own the query runs without parallel workers and with the anti
+		// joins as index probes.
+		tx, err := pool.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, "SELECT set_config('max_parallel_workers_per_gather', '0', true), "+
+			"set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		db = tx
+	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
@@ -69,13 +92,24 @@ func (c *compiler) windowPage(ctx context.Context, db queryer, w *dateWindow, cu
 
 func (c *compiler) windowSQL(w *dateWindow, cur *cursor, limit int) (string, []any) {
 	backward := cur != nil && cur.backward
+	dir := "ASC"
+	if backward {
+		dir = "DESC"
+	}
 	var args []any
+	pg := c.s.d.pg
 	arm := func(index, spanCond, boundCol string, bound int64) string {
 		a, d := c.nextAlias(), c.nextAlias()
-		s := "SELECT " + a + ".rid AS rid, " + a + ".low AS low FROM idx_date " + a + " INDEXED BY " + index +
+		from := "idx_date " + a + " INDEXED BY " + index
+		earlier := d + ".low < " + a + ".low"
+		if pg {
+			from = "idx_date " + a
+			earlier = "(" + earlier + " OR (" + d + ".low = " + a + ".low AND " + d + ".ctid < " + a + ".ctid))"
+		}
+		s := "SELECT " + a + ".rid AS rid, " + a + ".low AS low FROM " + from +
 			" WHERE " + a + ".pid = ? AND " + expand(spanCond, a) + " AND " + a + "." + boundCol + " ? AND " + expand(w.cond, a) +
 			" AND NOT EXISTS (SELECT 1 FROM idx_date " + d + " WHERE " + d + ".rid = " + a + ".rid AND " + expand(w.cond, d) +
-			" AND " + d + ".low < " + a + ".low)"
+			" AND " + earlier + ")"
 		args = append(args, w.pid, bound)
 		args = append(args, w.args...)
 		args = append(args, w.args...)
@@ -88,15 +122,25 @@ func (c *compiler) windowSQL(w *dateWindow, cur *cursor, limit int) (string, []a
 			low := cur.keys[0]
 			args = append(args, low, low, cur.rid)
 		}
+		if pg {
+			// The wide arm sorts its few rows by low + 0: ordered by low
+			// itself, the planner would walk idx_date_low through every
+			// row before the window's end, hoping for early matches.
+			key := a + ".low"
+			if index == "idx_date_wide" {
+				key += " + 0"
+			}
+			s = "(" + s + " ORDER BY " + key + " " + dir + ", " + a + ".rid " + dir + " LIMIT " + strconv.Itoa(limit) + ")"
+		}
 		return s
 	}
 	narrow := arm("idx_date_narrow", "{a}.high < {a}.low + "+narrowSpanSQL, "low >", w.narrowFrom)
 	wide := arm("idx_date_wide", "{a}.high >= {a}.low + "+narrowSpanSQL, "high >=", w.minHigh)
-	dir := "ASC"
-	if backward {
-		dir = "DESC"
+	order := " ORDER BY low " + dir + ", rid " + dir + " LIMIT " + strconv.Itoa(limit)
+	if pg {
+		return c.s.d.rebind("SELECT rid, low FROM (" + narrow + " UNION ALL " + wide + ") w" + order), args
 	}
-	return narrow + " UNION " + wide + " ORDER BY low " + dir + ", rid " + dir + " LIMIT " + strconv.Itoa(limit), args
+	return narrow + " UNION " + wide + order, args
 }
 
 func encodeWindowCursor(r pageRow, backward bool) string {
