@@ -260,7 +260,7 @@ type pageRow struct {
 func (c *compiler) page(ctx context.Context, db queryer, m *matchSQL, keys []sortKey, cur *cursor, count int) ([]pageRow, error) {
 	backward := cur != nil && cur.backward
 	q, args := c.pageSQL(m, keys, cur, backward, count+1)
-	rows, err := db.QueryContext(ctx, c.s.d.rebind(q), args...)
+	rows, err := c.s.query(ctx, db, c.s.d.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -442,7 +442,7 @@ func (s *Store) loadVersions(ctx context.Context, db queryer, rids []int64) (map
 		}
 		q := `SELECT r.rid, r.type, r.id, r.vid, r.ts, h.method, h.body FROM resources r JOIN history h ON h.seq = r.seq
 			WHERE r.rid` + inList(n) + ` AND r.deleted = ?`
-		rows, err := db.QueryContext(ctx, s.d.rebind(q), append(args, false)...)
+		rows, err := s.query(ctx, db, s.d.rebind(q), append(args, false)...)
 		if err != nil {
 			return nil, err
 		}

@@ -72,7 +72,7 @@ func (c *compiler) windowPage(ctx context.Context, db queryer, w *dateWindow, cu
 		}
 		db = tx
 	}
-	rows, err := db.QueryContext(ctx, q, args...)
+	rows, err := c.s.query(ctx, db, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}

@@ -59,6 +59,7 @@ type Store struct {
 	writerDone chan struct{}
 	stopOnce   sync.Once
 	ckpt       *checkpointer // SQLite background checkpoints (checkpoint.go)
+	reads      readStmts     // SQLite prepared read statements (readstmt.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -202,6 +203,7 @@ func (s *Store) Close() error {
 	s.stopCommitter()
 	errs = append(errs, s.ckpt.close())
 	s.stmts.close()
+	s.reads.close()
 	s.search.close()
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
