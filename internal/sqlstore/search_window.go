@@ -101,14 +101,20 @@ func (c *compiler) windowSQL(w *dateWindow, cur *cursor, limit int) (string, []a
 	arm := func(index, spanCond, boundCol string, bound int64) string {
 		a, d := c.nextAlias(), c.nextAlias()
 		from := "idx_date " + a + " INDEXED BY " + index
+		probe := "idx_date " + d
 		earlier := d + ".low < " + a + ".low"
 		if pg {
 			from = "idx_date " + a
+			// The probe must go by rid: with low and high hidden behind
+			// + 0, no index on them tempts the planner (without fresh
+			// statistics it chose idx_date_high and read a whole range
+			// per probe).
+			probe = "(SELECT rid, pid, low + 0 AS low, high + 0 AS high, ctid FROM idx_date) " + d
 			earlier = "(" + earlier + " OR (" + d + ".low = " + a + ".low AND " + d + ".ctid < " + a + ".ctid))"
 		}
 		s := "SELECT " + a + ".rid AS rid, " + a + ".low AS low FROM " + from +
 			" WHERE " + a + ".pid = ? AND " + expand(spanCond, a) + " AND " + a + "." + boundCol + " ? AND " + expand(w.cond, a) +
-			" AND NOT EXISTS (SELECT 1 FROM idx_date " + d + " WHERE " + d + ".rid = " + a + ".rid AND " + expand(w.cond, d) +
+			" AND NOT EXISTS (SELECT 1 FROM " + probe + " WHERE " + d + ".rid = " + a + ".rid AND " + expand(w.cond, d) +
 			" AND " + earlier + ")"
 		args = append(args, w.pid, bound)
 		args = append(args, w.args...)
