@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,16 +162,12 @@ var indexTables = [nTables]indexTable{
 
 func compositeCols() []string {
 	cols := []string{"pid", "rid"}
-	for i := 1; i <= maxComponents; i++ {
+	for i := 1; i <= search.MaxCompositeParts; i++ {
 		n := strconv.Itoa(i)
 		cols = append(cols, "s"+n, "c"+n, "lo"+n, "hi"+n, "cc"+n, "cv"+n)
 	}
 	return cols
 }
-
-// maxComponents is the most components a composite row holds (R4's
-// MolecularSequence coordinates have three).
-const maxComponents = 3
 
 // maxRowsPerInsert bounds the rows of one multi-row INSERT.
 const maxRowsPerInsert = 32
@@ -368,13 +363,13 @@ func (b *rowBuffer) build(st *searchState, typ string, rid int64, rows *search.R
 	}
 	for _, r := range rows.Numbers {
 		if pid := pids[r.Param]; pid != 0 {
-			b.add(tNumber, pid, rid, finite(r.Value, r.Low, r.High), r.Low, r.High)
+			b.add(tNumber, pid, rid, search.Finite(r.Value, r.Low, r.High), r.Low, r.High)
 		}
 	}
 	for _, r := range rows.Quantities {
 		if pid := pids[r.Param]; pid != 0 {
-			b.add(tQuantity, pid, rid, finite(r.Value, r.Low, r.High), r.System, r.Code, r.Unit,
-				finite(r.Canonical.Value, r.Canonical.Low, r.Canonical.High), r.CanonicalCode)
+			b.add(tQuantity, pid, rid, search.Finite(r.Value, r.Low, r.High), r.System, r.Code, r.Unit,
+				search.Finite(r.Canonical.Value, r.Canonical.Low, r.Canonical.High), r.CanonicalCode)
 		}
 	}
 	for _, r := range rows.References {
@@ -392,74 +387,17 @@ func (b *rowBuffer) build(st *searchState, typ string, rid int64, rows *search.R
 		}
 	}
 	for _, r := range rows.Composites {
-		if pid := pids[r.Param]; pid != 0 && len(r.Parts) <= maxComponents {
+		if pid := pids[r.Param]; pid != 0 && len(r.Parts) <= search.MaxCompositeParts {
 			b.add(tComposite, pid, rid)
-			for i := 0; i < maxComponents; i++ {
-				var c compositeCell
+			for i := 0; i < search.MaxCompositeParts; i++ {
+				var c search.CompositeCell
 				if i < len(r.Parts) {
-					c = cellOf(r.Parts[i])
+					c = search.CellOf(&r.Parts[i])
 				}
-				b.add(tComposite, c.s, c.c, c.lo, c.hi, c.cc, c.cv)
+				b.add(tComposite, c.System, c.Code, c.Low, c.High, c.CanonicalCode, c.CanonicalValue)
 			}
 		}
 	}
-}
-
-// finite is a number row's comparable value: the value itself, or for a
-// Range open on one side its closed bound (the midpoint of an open range
-// is infinite or NaN, which no comparison should see).
-func finite(v, lo, hi float64) float64 {
-	switch {
-	case !math.IsInf(v, 0) && !math.IsNaN(v):
-		return v
-	case !math.IsInf(lo, 0):
-		return lo
-	case !math.IsInf(hi, 0):
-		return hi
-	}
-	return 0
-}
-
-// compositeCell is one component of a composite row in the columns of
-// idx_composite.
-type compositeCell struct {
-	s, c   string
-	lo, hi float64
-	cc     string
-	cv     float64
-}
-
-func cellOf(v search.Value) compositeCell {
-	switch v.Type {
-	case search.TypeToken:
-		return compositeCell{s: v.Token.System, c: v.Token.Code}
-	case search.TypeString:
-		return compositeCell{c: v.String.Norm}
-	case search.TypeReference:
-		return compositeCell{c: refKey(v.Reference)}
-	case search.TypeURI:
-		return compositeCell{c: v.URI}
-	case search.TypeDate:
-		return compositeCell{lo: float64(v.Date.Low), hi: float64(v.Date.High)}
-	case search.TypeNumber:
-		x := finite(v.Number.Value, v.Number.Low, v.Number.High)
-		return compositeCell{lo: x, hi: x}
-	case search.TypeQuantity:
-		q := v.Quantity
-		x := finite(q.Value, q.Low, q.High)
-		return compositeCell{s: q.System, c: q.Code, lo: x, hi: x, cc: q.CanonicalCode,
-			cv: finite(q.Canonical.Value, q.Canonical.Low, q.Canonical.High)}
-	}
-	return compositeCell{}
-}
-
-// refKey is how a reference component is stored in a composite row: its
-// URL, or Type/id.
-func refKey(r search.ReferenceValue) string {
-	if r.URL != "" {
-		return r.URL
-	}
-	return r.Type + "/" + r.ID
 }
 
 // preparedIndex is what PrepareIndex leaves in resource.Resource.Prepared.

@@ -536,8 +536,8 @@ func (d dialect) substr(s, col string) string {
 // compositeCond matches every component on the same row (the same
 // element of the resource), search.html#composite.
 func (c *compiler) compositeCond(p *search.Param, v *search.Operand) (string, []any, int, error) {
-	if len(p.Components) > maxComponents {
-		return "", nil, 0, fhir.Invalid("search parameter %q: composites of more than %d parts are not supported", p.Code, maxComponents)
+	if len(p.Components) > search.MaxCompositeParts {
+		return "", nil, 0, fhir.Invalid("search parameter %q: composites of more than %d parts are not supported", p.Code, search.MaxCompositeParts)
 	}
 	var conds []string
 	var args []any
@@ -552,7 +552,7 @@ func (c *compiler) compositeCond(p *search.Param, v *search.Operand) (string, []
 		case search.TypeString:
 			cond, a = prefixCond(code, part.String.Norm)
 		case search.TypeReference:
-			cond, a = code+" = ?", []any{refKey(part.Reference)}
+			cond, a = code+" = ?", []any{search.RefKey(part.Reference)}
 		case search.TypeURI:
 			cond, a = code+" = ?", []any{part.URI}
 		case search.TypeDate:

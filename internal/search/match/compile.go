@@ -173,9 +173,9 @@ func (c *compiler) clause(cl *search.Clause) (clause, error) {
 		return missingClause(out, cl.Values), nil
 	}
 	out.negate = cl.Modifier == search.ModifierNot
-	if cl.Param.Type == search.TypeComposite && len(cl.Param.Components) > maxComponents {
+	if cl.Param.Type == search.TypeComposite && len(cl.Param.Components) > search.MaxCompositeParts {
 		return clause{}, fhir.Invalid("search parameter %q: composites of more than %d parts are not supported",
-			cl.Param.Code, maxComponents)
+			cl.Param.Code, search.MaxCompositeParts)
 	}
 	for i := range cl.Values {
 		v, err := c.value(cl, &cl.Values[i])
@@ -283,7 +283,7 @@ func (c *compiler) composite(cl *search.Clause, v *search.Operand) (value, error
 		case search.TypeString:
 			p.prefix = newPrefix(part.String.Norm)
 		case search.TypeReference:
-			p.uri = refKey(c.localRef(part.Reference))
+			p.uri = search.RefKey(c.localRef(part.Reference))
 		case search.TypeURI:
 			p.uri = part.URI
 		case search.TypeDate:
@@ -311,12 +311,4 @@ func (c *compiler) localRef(r search.ReferenceValue) search.ReferenceValue {
 		}
 	}
 	return r
-}
-
-// refKey is how a composite row keeps a reference: its URL, or Type/id.
-func refKey(r search.ReferenceValue) string {
-	if r.URL != "" {
-		return r.URL
-	}
-	return r.Type + "/" + r.ID
 }

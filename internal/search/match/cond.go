@@ -251,23 +251,8 @@ func (a *quantityArgs) match(q *quantityCols) bool {
 }
 
 func quantityColsOf(q *search.QuantityValue) quantityCols {
-	return quantityCols{value: finite(q.Value, q.Low, q.High), system: q.System, code: q.Code, unit: q.Unit,
-		cvalue: finite(q.Canonical.Value, q.Canonical.Low, q.Canonical.High), ccode: q.CanonicalCode}
-}
-
-// finite is a number row's comparable value, as the index stores it: the
-// value, or for a Range open on one side its closed bound (the midpoint of
-// an open range is infinite or NaN).
-func finite(v, lo, hi float64) float64 {
-	switch {
-	case !math.IsInf(v, 0) && !math.IsNaN(v):
-		return v
-	case !math.IsInf(lo, 0):
-		return lo
-	case !math.IsInf(hi, 0):
-		return hi
-	}
-	return 0
+	return quantityCols{value: search.Finite(q.Value, q.Low, q.High), system: q.System, code: q.Code, unit: q.Unit,
+		cvalue: search.Finite(q.Canonical.Value, q.Canonical.Low, q.Canonical.High), ccode: q.CanonicalCode}
 }
 
 // matchRef: an absolute URL matches the URL, an id any target type (the
@@ -300,61 +285,22 @@ func (v *value) matchURI(mod search.Modifier, u string) bool {
 	return u == v.uri
 }
 
-// maxComponents is the most components a composite row of the index
-// holds; rows of more are not indexed.
-const maxComponents = 3
-
-// cell is one component of a composite row as the index stores it: s a
-// system, c a code (token, string norm, reference key, uri, quantity
-// code), lo and hi a number or date range, cc and cv a quantity's
-// canonical code and value.
-type cell struct {
-	s, c   string
-	lo, hi float64
-	cc     string
-	cv     float64
-}
-
-func cellOf(v *search.Value) cell {
-	switch v.Type {
-	case search.TypeToken:
-		return cell{s: v.Token.System, c: v.Token.Code}
-	case search.TypeString:
-		return cell{c: v.String.Norm}
-	case search.TypeReference:
-		return cell{c: refKey(v.Reference)}
-	case search.TypeURI:
-		return cell{c: v.URI}
-	case search.TypeDate:
-		return cell{lo: float64(v.Date.Low), hi: float64(v.Date.High)}
-	case search.TypeNumber:
-		x := finite(v.Number.Value, v.Number.Low, v.Number.High)
-		return cell{lo: x, hi: x}
-	case search.TypeQuantity:
-		q := &v.Quantity
-		x := finite(q.Value, q.Low, q.High)
-		return cell{s: q.System, c: q.Code, lo: x, hi: x, cc: q.CanonicalCode,
-			cv: finite(q.Canonical.Value, q.Canonical.Low, q.Canonical.High)}
-	}
-	return cell{}
-}
-
 // matchCell compares one part of a composite value with a cell.
-func (v *value) matchCell(c *cell) bool {
+func (v *value) matchCell(c *search.CompositeCell) bool {
 	switch v.partType {
 	case search.TypeToken:
-		return v.token.match(c.s, c.c)
+		return v.token.match(c.System, c.Code)
 	case search.TypeString:
-		return v.prefix.match(c.c)
+		return v.prefix.match(c.Code)
 	case search.TypeReference, search.TypeURI:
-		return c.c == v.uri
+		return c.Code == v.uri
 	case search.TypeDate:
-		return v.date.matchFloat(c.lo, c.hi)
+		return v.date.matchFloat(c.Low, c.High)
 	case search.TypeNumber:
-		return v.number.match(c.lo)
+		return v.number.match(c.Low)
 	case search.TypeQuantity:
 		// The composite table has no unit column: the code stands in.
-		return v.quantity.match(&quantityCols{value: c.lo, system: c.s, code: c.c, unit: c.c, cvalue: c.cv, ccode: c.cc})
+		return v.quantity.match(&quantityCols{value: c.Low, system: c.System, code: c.Code, unit: c.Code, cvalue: c.CanonicalValue, ccode: c.CanonicalCode})
 	}
 	return false
 }
@@ -363,9 +309,9 @@ func (v *value) matchCell(c *cell) bool {
 // the resource (search.html#composite).
 func (v *value) matchComposite(r *search.CompositeRow) bool {
 	for i := range v.parts {
-		var c cell
+		var c search.CompositeCell
 		if i < len(r.Parts) {
-			c = cellOf(&r.Parts[i])
+			c = search.CellOf(&r.Parts[i])
 		}
 		if !v.parts[i].matchCell(&c) {
 			return false

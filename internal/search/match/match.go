@@ -151,7 +151,7 @@ func (cl *clause) present(r *search.Rows) bool {
 		return slices.ContainsFunc(r.URIs, func(x search.URIRow) bool { return x.Param == code })
 	case search.TypeComposite:
 		for i := range r.Composites {
-			if c := &r.Composites[i]; c.Param == code && len(c.Parts) <= maxComponents {
+			if c := &r.Composites[i]; c.Param == code && len(c.Parts) <= search.MaxCompositeParts {
 				return true
 			}
 		}
@@ -176,7 +176,7 @@ func (cl *clause) anyRow(r *search.Rows) bool {
 	case search.TypeNumber:
 		for i := range r.Numbers {
 			if x := &r.Numbers[i]; x.Param == cl.code {
-				n := finite(x.Value, x.Low, x.High)
+				n := search.Finite(x.Value, x.Low, x.High)
 				if cl.anyValue(func(v *value) bool { return v.number.match(n) }) {
 					return true
 				}
@@ -206,7 +206,7 @@ func (cl *clause) anyRow(r *search.Rows) bool {
 	case search.TypeComposite:
 		for i := range r.Composites {
 			x := &r.Composites[i]
-			if x.Param == cl.code && len(x.Parts) <= maxComponents && cl.anyValue(func(v *value) bool { return v.matchComposite(x) }) {
+			if x.Param == cl.code && len(x.Parts) <= search.MaxCompositeParts && cl.anyValue(func(v *value) bool { return v.matchComposite(x) }) {
 				return true
 			}
 		}
